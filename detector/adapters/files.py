@@ -1,0 +1,236 @@
+"""Read raw log records from files, and keep the ones that failed in a dead-letter file.
+
+A file is JSON lines when its first non-blank line is a JSON value on its own; otherwise
+it is one JSON document (CloudTrail delivery files, pretty-printed samples), and a
+top-level array yields each element. ``.gz`` files (detected by their magic bytes) are
+decompressed on the fly. Nothing here decodes records for good: that is
+:func:`detector.sources.decode_and_parse`'s job, so every failure surfaces in one place.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, cast
+
+import orjson
+
+log = logging.getLogger(__name__)
+
+GZIP_MAGIC = b"\x1f\x8b"
+DEFAULT_MAX_RECORD_BYTES = 1_048_576
+DEFAULT_MAX_DOCUMENT_BYTES = 64 * 1_048_576
+RAW_TEXT_LIMIT = 4096
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """The bytes of one record and where they came from (``file.jsonl:12``)."""
+
+    raw: bytes
+    origin: str
+
+
+def iter_raw_records(
+    path: Path,
+    *,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
+) -> Iterator[RawRecord]:
+    """Yield every record of ``path`` (JSON lines, one JSON document or array, maybe gzipped).
+
+    A record larger than ``max_record_bytes`` that is an envelope (``{"Records": [...]}``,
+    ``{"records": [...]}`` or an array) is split into its elements, so that big CloudTrail
+    delivery files and Key Vault blobs stay within the per-record limit. Any other
+    over-long record is yielded cut to ``max_record_bytes + 1`` bytes for the parser's size
+    check to reject; nothing larger than ``max_document_bytes`` is held in memory.
+    """
+    name = path.name
+    with _open(path) as stream:
+        first, number = _first_line(stream, max_document_bytes)
+        if first is None:
+            return
+        if _parses_alone(first):
+            yield from _sized(first, f"{name}:{number}", max_record_bytes)
+            yield from _lines(stream, name, number, max_record_bytes, max_document_bytes)
+            return
+        head = first + b"\n" + stream.read(max_document_bytes + 1 - len(first))
+    if len(head) > max_document_bytes:
+        yield RawRecord(head[: max_record_bytes + 1], name)
+        return
+    yield from _document(name, head, max_record_bytes)
+
+
+def _open(path: Path) -> IO[bytes]:
+    """Open ``path`` for binary reading, through gzip when it starts with the gzip magic."""
+    with path.open("rb") as probe:
+        magic = probe.read(2)
+    if magic == GZIP_MAGIC:
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    return path.open("rb")
+
+
+def _read_line(stream: IO[bytes], limit: int) -> bytes:
+    """One line of at most ``limit + 1`` bytes; the rest of a longer line is dropped."""
+    line = stream.readline(limit + 1)
+    if len(line) <= limit or line.endswith(b"\n"):
+        return line
+    while True:  # skip the rest of the over-long line without holding it
+        rest = stream.readline(1_048_576)
+        if not rest or rest.endswith(b"\n"):
+            return line
+
+
+def _first_line(stream: IO[bytes], limit: int) -> tuple[bytes | None, int]:
+    """First non-blank line (stripped, BOM removed) and its 1-based number."""
+    number = 0
+    while True:
+        line = _read_line(stream, limit)
+        if not line:
+            return None, number
+        number += 1
+        stripped = line.removeprefix(_BOM).strip() if number == 1 else line.strip()
+        if stripped:
+            return stripped, number
+
+
+def _parses_alone(line: bytes) -> bool:
+    """True when ``line`` is a complete JSON value other than an array."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return not isinstance(value, list)
+
+
+def _lines(stream: IO[bytes], name: str, number: int, limit: int, doc_limit: int) -> Iterator[RawRecord]:
+    """The remaining non-blank lines as records."""
+    while True:
+        line = _read_line(stream, doc_limit)
+        if not line:
+            return
+        number += 1
+        stripped = line.strip()
+        if stripped:
+            yield from _sized(stripped, f"{name}:{number}", limit)
+
+
+def _sized(raw: bytes, origin: str, limit: int) -> Iterator[RawRecord]:
+    """``raw`` as one record, or its elements when it is an over-long envelope."""
+    if len(raw) <= limit:
+        yield RawRecord(raw, origin)
+        return
+    try:
+        value: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        value = None
+    items, label = _envelope_items(value)
+    if items is None:
+        yield RawRecord(raw[: limit + 1], origin)
+        return
+    for index, item in enumerate(items):
+        yield RawRecord(orjson.dumps(item), f"{origin}:{label}[{index}]")
+
+
+def _envelope_items(value: object) -> tuple[list[Any] | None, str]:
+    """Elements of an envelope (``Records``, ``records`` or an array) and their label."""
+    if isinstance(value, list):
+        return value, ""
+    if isinstance(value, dict):
+        for key in ("Records", "records"):
+            items = value.get(key)
+            if isinstance(items, list):
+                return items, key
+    return None, ""
+
+
+def _document(name: str, data: bytes, limit: int) -> Iterator[RawRecord]:
+    """Records of a whole-file document; falls back to lines when it is not one document."""
+    try:
+        value: Any = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        yield from _broken_document(name, data, limit)
+        return
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _sized(orjson.dumps(item), f"{name}:[{index}]", limit)
+        return
+    yield from _sized(data.strip(), name, limit)
+
+
+def _broken_document(name: str, data: bytes, limit: int) -> Iterator[RawRecord]:
+    """JSON lines whose first line is broken, else one bad record for the whole file."""
+    lines = [(n, line.strip()) for n, line in enumerate(data.split(b"\n"), start=1)]
+    lines = [(n, line) for n, line in lines if line]
+    if not any(_parses_alone(line) for _, line in lines[1:]):
+        yield RawRecord(data.strip()[: limit + 1], name)
+        return
+    log.debug("%s is not one JSON document; reading it as JSON lines", name)
+    for number, line in lines:
+        yield from _sized(line.removeprefix(_BOM), f"{name}:{number}", limit)
+
+
+class DeadLetterWriter:
+    """Context manager collecting records that failed, as JSON lines at ``path``.
+
+    With ``path=None`` the entries are kept in :attr:`entries` instead of written. Each entry
+    is ``{"origin", "error", "raw_b64", "raw_text"}``; ``raw_text`` is the record decoded as
+    UTF-8 with replacement and cut to 4 KiB, ``raw_b64`` holds at most
+    ``max_raw_bytes`` bytes (``raw_truncated`` says when it was cut).
+    """
+
+    def __init__(self, path: Path | None, *, max_raw_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> None:
+        """Keep the destination; nothing is opened before ``__enter__``."""
+        self.path = path
+        self.max_raw_bytes = max_raw_bytes
+        self.entries: list[dict[str, Any]] = []
+        self._count = 0
+        self._stream: IO[bytes] | None = None
+
+    @property
+    def count(self) -> int:
+        """Number of records written so far."""
+        return self._count
+
+    def __enter__(self) -> DeadLetterWriter:
+        """Open the dead-letter file for appending (created with its parents if needed)."""
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._stream = self.path.open("ab")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Flush and close the file."""
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+    def write(self, record: RawRecord, error: BaseException | str) -> None:
+        """Record that ``record`` failed with ``error``."""
+        raw = record.raw
+        entry: dict[str, Any] = {
+            "origin": record.origin,
+            "error": str(error),
+            "raw_b64": base64.b64encode(raw[: self.max_raw_bytes]).decode("ascii"),
+            "raw_text": raw[:RAW_TEXT_LIMIT].decode("utf-8", errors="replace"),
+        }
+        if len(raw) > self.max_raw_bytes:
+            entry["raw_truncated"] = True
+        self._count += 1
+        if self.path is None:
+            self.entries.append(entry)
+            return
+        if self._stream is None:
+            raise RuntimeError("DeadLetterWriter.write called outside its 'with' block")
+        self._stream.write(orjson.dumps(entry) + b"\n")

@@ -1,0 +1,199 @@
+"""What each ``keywatch`` subcommand does, wiring adapters to the pure core."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from detector import display
+from detector.adapters.geoip import MaxMindLocator
+from detector.adapters.inputs import read_events
+from detector.adapters.model_store import load_model, save_model
+from detector.config import Settings, load_settings
+from detector.domain.alerts import Alert
+from detector.domain.catalog import KeyCatalog
+from detector.domain.errors import ConfigError
+from detector.domain.events import Event
+from detector.evaluation import evaluate
+from detector.features.geo import Enricher
+from detector.pipeline import Pipeline
+from detector.training import train
+
+PROGRESS_EVERY = 20_000
+
+
+def write_jsonl(path: Path, rows: Iterator[dict[str, Any]] | list[dict[str, Any]]) -> int:
+    """Write one JSON object per line; return how many."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with path.open("wb") as fh:
+        for row in rows:
+            fh.write(orjson.dumps(row) + b"\n")
+            n += 1
+    return n
+
+
+def enricher_for(settings: Settings) -> Enricher:
+    """Geolocation from the configured (or shipped) offline database."""
+    return Enricher(MaxMindLocator(settings.geoip.mmdb_path), settings.geoip.cache_size)
+
+
+def catalog_for(path: Path | None, settings: Settings) -> KeyCatalog:
+    """Key catalog from YAML, or the documented defaults for every key."""
+    path = path or settings.catalog
+    defaults = settings.severity.catalog_defaults.model_dump()
+    if path is None:
+        return KeyCatalog.from_mapping(None, defaults)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"key catalog {path} is not valid YAML: {exc}") from None
+    return KeyCatalog.from_mapping(data, defaults)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Write history.jsonl, test.jsonl, labels.json and catalog.yaml."""
+    from detector.simulate import simulate  # noqa: PLC0415 - only this command needs it
+
+    sim = simulate(keys=args.keys, days=args.days, seed=args.seed, test_days=args.test_days)
+    out: Path = args.out
+    write_jsonl(out / "history.jsonl", (e.to_dict() for e in sim.history))
+    write_jsonl(out / "test.jsonl", (e.to_dict() for e in sim.test))
+    (out / "labels.json").write_text(json.dumps(sim.labels, indent=2), encoding="utf-8")
+    (out / "catalog.yaml").write_text(yaml.safe_dump(sim.catalog, sort_keys=False), encoding="utf-8")
+    attacks = sum(1 for s in sim.labels["scenarios"] if s["kind"] == "attack")
+    print(
+        f"simulated {len(sim.history):,} history and {len(sim.test):,} test events for {args.keys} keys, "
+        f"{attacks} attack scenarios -> {out}"
+    )
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Learn profiles and fit the forest; write the model directory."""
+    settings = load_settings(args.config)
+    started = time.perf_counter()
+    batch = read_events(args.inputs, args.format, args.dead_letter)
+    model = train(batch.events, settings.detection, enricher_for(settings))
+    card = save_model(model, args.out, list(args.inputs))
+    seconds = time.perf_counter() - started
+    val = card["validation"]
+    print(
+        f"trained on {batch.summary()} in {seconds:.1f} s: {card['training']['keys']} keys, "
+        f"{val['mature_windows']:,} mature windows, forest threshold {card['thresholds']['forest']}, "
+        f"held-out windows flagged {val.get('holdout_flagged_share', 'n/a')} -> {args.out}"
+    )
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Replay logs through the detector; write the final state of every alert."""
+    settings = load_settings(args.config)
+    model = load_model(args.model)
+    pipe = Pipeline(settings.detection, profiles=model.profiles, forest=model.forest,
+                    catalog=catalog_for(args.catalog, settings), enricher=enricher_for(settings))  # fmt: skip
+    started = time.perf_counter()
+    batch = read_events(args.inputs, args.format, args.dead_letter)
+    alerts = replay_events(pipe, batch.events)
+    seconds = time.perf_counter() - started
+    write_jsonl(args.out, (a.to_dict() for a in alerts))
+    rate = pipe.stats.events / seconds if seconds else 0.0
+    print(
+        f"replayed {batch.summary()} in {seconds:.1f} s ({rate:,.0f} events/s): {pipe.stats.windows:,} windows, "
+        f"{pipe.stats.late} late, {len(alerts)} alerts -> {args.out}"
+    )
+    return 0
+
+
+def replay_events(pipe: Pipeline, events: list[Event]) -> list[Alert]:
+    """Feed events through the pipeline with a progress bar on a terminal; return all alerts."""
+    alerts: dict[str, Alert] = {}
+    with display.progress(len(events), "replaying", enabled=sys.stderr.isatty()) as advance:
+        for i in range(0, len(events), PROGRESS_EVERY):
+            chunk = events[i : i + PROGRESS_EVERY]
+            pipe.process(chunk)
+            advance(len(chunk))
+    pipe.process(())
+    alerts.update((a.alert_id, a) for a in pipe.finish())
+    for a in pipe.book.open.values():
+        alerts.setdefault(a.alert_id, a)
+    return sorted(alerts.values(), key=lambda a: (a.first_window_start, a.key_id, a.detector))
+
+
+def cmd_normalize(args: argparse.Namespace) -> int:
+    """Convert provider logs to canonical JSONL."""
+    settings = load_settings(args.config)
+    batch = read_events(args.inputs, args.format, args.dead_letter)
+    enricher = None if args.no_geo else enricher_for(settings)
+    events = batch.events
+    if enricher is not None:
+        for ev in events:
+            enricher.enrich(ev)
+    write_jsonl(args.out, (e.to_dict() for e in events))
+    print(f"normalized {batch.summary()} -> {args.out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Print per-scenario recall, false alerts per 1000 key-hours and time to detect."""
+    settings = load_settings(args.config)
+    try:
+        labels = json.loads(args.labels.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ConfigError(f"labels file {args.labels} is not valid JSON: {exc}") from None
+    alerts = load_alerts(args.alerts)
+    window = args.window or settings.window.seconds
+    report = evaluate(labels, alerts, window_seconds=window, key_hours=args.key_hours)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.format_table())
+    return 0
+
+
+def load_alerts(path: Path) -> list[Alert]:
+    """Read an alerts JSONL file."""
+    alerts = []
+    with path.open("rb") as fh:
+        for n, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    alerts.append(Alert.from_dict(orjson.loads(line)))
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise ConfigError(f"{path}:{n} is not a KeyWatch alert: {exc}") from None
+    return alerts
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Simulate, train, replay, evaluate, and show the top alerts with their reasons."""
+    work: Path = args.workdir
+    data, model_dir = work / "data", work / "model"
+    steps = display.Steps()
+    with steps.step("simulate"):
+        cmd_simulate(argparse.Namespace(out=data, keys=args.keys, days=args.days, seed=args.seed,
+                                        test_days=args.test_days))  # fmt: skip
+    catalog = args.catalog or data / "catalog.yaml"
+    with steps.step("train"):
+        cmd_train(argparse.Namespace(inputs=[data / "history.jsonl"], format="auto", config=args.config,
+                                     catalog=catalog, out=model_dir, dead_letter=None))  # fmt: skip
+    with steps.step("replay"):
+        cmd_replay(argparse.Namespace(inputs=[data / "test.jsonl"], format="auto", config=args.config,
+                                      catalog=catalog, model=model_dir, out=work / "alerts.jsonl",
+                                      dead_letter=work / "dead-letter.jsonl"))  # fmt: skip
+    settings = load_settings(args.config)
+    labels = json.loads((data / "labels.json").read_text(encoding="utf-8"))
+    alerts = load_alerts(work / "alerts.jsonl")
+    report = evaluate(labels, alerts, window_seconds=settings.window.seconds)
+    print()
+    print(report.format_table())
+    display.top_alerts(alerts, args.top)
+    print(f"\nfiles in {work}: data/ (history, test, labels, catalog), model/, alerts.jsonl")
+    return 0

@@ -1,0 +1,225 @@
+"""One frozen settings object: detection thresholds, rule settings and adapter settings.
+
+Values come from, in rising priority: the defaults below (documented in
+``detector/defaults/keywatch.yaml``), a YAML file (``--config`` or ``KEYWATCH_CONFIG``), and
+``KEYWATCH_*`` environment variables (nested with ``__``, e.g. ``KEYWATCH_WINDOW__SECONDS=30``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from detector.domain.errors import ConfigError
+
+DEFAULTS_FILE = Path(__file__).parent / "defaults" / "keywatch.yaml"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class WindowSettings(_Frozen):
+    seconds: float = Field(60.0, gt=0, le=3600)
+    allowed_lateness_seconds: float = Field(30.0, ge=0)
+    idle_evict_seconds: float = Field(7 * 86400.0, gt=0)
+    forest_batch_rows: int = Field(2048, ge=1)
+    max_evidence: int = Field(50, ge=1, le=1000)
+
+
+class AlertSettings(_Frozen):
+    merge_gap_windows: int = Field(5, ge=0)
+
+
+class ProfileSettings(_Frozen):
+    min_history_hours: float = Field(12.0, ge=0)
+    min_events: int = Field(50, ge=0)
+    ipv4_prefix: int = Field(24, ge=8, le=32)
+    ipv6_prefix: int = Field(48, ge=16, le=128)
+    max_values: int = Field(512, ge=16)
+    quarantine_severity: str = "high"
+
+
+class NewGeographySettings(_Frozen):
+    enabled: bool = True
+    min_events: int = Field(1, ge=1)
+    alert_known_org_country_by_known_principal: bool = False
+
+
+class ImpossibleTravelSettings(_Frozen):
+    enabled: bool = True
+    max_kmh: float = Field(1000.0, gt=0)
+    min_km: float = Field(500.0, ge=0)
+
+
+class VolumeSpikeSettings(_Frozen):
+    enabled: bool = True
+    min_events: int = Field(30, ge=1)
+    ratio: float = Field(8.0, gt=1)
+    unfamiliar_ratio: float = Field(3.0, gt=1)
+    z: float = Field(6.0, gt=0)
+    high_ratio: float = Field(20.0, gt=1)
+    busiest_factor: float = Field(1.5, ge=1)
+
+
+class DriftSettings(_Frozen):
+    enabled: bool = True
+    slack_sigma: float = Field(1.0, ge=0)
+    threshold: float = Field(25.0, gt=0)
+    min_unfamiliar_share: float = Field(0.05, ge=0, le=1)
+
+
+class UnusualAdminSettings(_Frozen):
+    enabled: bool = True
+    alert_admin_by_org_admin: bool = False
+
+
+class DeniedBurstSettings(_Frozen):
+    enabled: bool = True
+    min_denied: int = Field(10, ge=1)
+    min_share: float = Field(0.3, ge=0, le=1)
+    history_factor: float = Field(2.0, ge=1)
+    principal_min_keys: int = Field(3, ge=2)
+    principal_min_denied: int = Field(10, ge=1)
+
+
+class OffHoursSettings(_Frozen):
+    enabled: bool = True
+    min_events: int = Field(5, ge=1)
+    max_usual_share: float = Field(0.02, ge=0, le=1)
+    min_history_days: float = Field(2.0, ge=0)
+    max_p_value: float = Field(1e-6, gt=0, lt=1)
+    principal_min_events: int = Field(3, ge=1)
+    max_caller_share: float = Field(0.25, ge=0, le=1)
+    person_min_key_events: int = Field(20, ge=1)
+    principal_min_history_events: int = Field(50, ge=1)
+
+
+class NewPrincipalSettings(_Frozen):
+    enabled: bool = True
+    min_events: int = Field(1, ge=1)
+
+
+class NewOperationSettings(_Frozen):
+    enabled: bool = True
+    min_events: int = Field(5, ge=1)
+
+
+class ForestSettings(_Frozen):
+    enabled: bool = True
+    n_estimators: int = Field(200, ge=10)
+    max_samples: int = Field(512, ge=16)
+    contamination: float = Field(0.001, gt=0, le=0.5)
+    threshold_quantile: float = Field(0.9999, gt=0.5, le=1)
+    threshold_margin: float = Field(0.03, ge=0)
+    random_state: int = 0
+
+
+class RulesSettings(_Frozen):
+    new_geography: NewGeographySettings = NewGeographySettings()
+    impossible_travel: ImpossibleTravelSettings = ImpossibleTravelSettings()
+    volume_spike: VolumeSpikeSettings = VolumeSpikeSettings()
+    rate_drift: DriftSettings = DriftSettings()
+    unusual_admin: UnusualAdminSettings = UnusualAdminSettings()
+    denied_burst: DeniedBurstSettings = DeniedBurstSettings()
+    off_hours: OffHoursSettings = OffHoursSettings()
+    new_principal: NewPrincipalSettings = NewPrincipalSettings()
+    new_operation: NewOperationSettings = NewOperationSettings()
+
+
+class CatalogDefaults(_Frozen):
+    environment: str = "unknown"
+    classification: str = "internal"
+    owner: str = ""
+    service: str = ""
+
+
+class SeveritySettings(_Frozen):
+    environment_shift: dict[str, int] = {"production": 1, "staging": 0, "development": -1, "unknown": 0}
+    classification_shift: dict[str, int] = {"restricted": 1, "confidential": 0, "internal": 0, "public": -1}
+    catalog_defaults: CatalogDefaults = CatalogDefaults()
+
+
+class GeoIPSettings(_Frozen):
+    mmdb_path: Path | None = None
+    cache_size: int = Field(65536, ge=0)
+
+
+class DetectionSettings(_Frozen):
+    """The part of the settings the pure pipeline reads."""
+
+    window: WindowSettings = WindowSettings()
+    alerts: AlertSettings = AlertSettings()
+    profile: ProfileSettings = ProfileSettings()
+    rules: RulesSettings = RulesSettings()
+    forest: ForestSettings = ForestSettings()
+    severity: SeveritySettings = SeveritySettings()
+
+
+class Settings(BaseSettings):
+    """Everything KeyWatch reads at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KEYWATCH_", env_nested_delimiter="__", frozen=True, extra="forbid"
+    )
+
+    window: WindowSettings = WindowSettings()
+    alerts: AlertSettings = AlertSettings()
+    profile: ProfileSettings = ProfileSettings()
+    rules: RulesSettings = RulesSettings()
+    forest: ForestSettings = ForestSettings()
+    severity: SeveritySettings = SeveritySettings()
+    geoip: GeoIPSettings = GeoIPSettings()
+    catalog: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment beats the file, which is passed as init values."""
+        return (env_settings, init_settings)
+
+    @property
+    def detection(self) -> DetectionSettings:
+        """The detection part, handed to the pure core."""
+        return DetectionSettings(
+            window=self.window,
+            alerts=self.alerts,
+            profile=self.profile,
+            rules=self.rules,
+            forest=self.forest,
+            severity=self.severity,
+        )
+
+
+def load_settings(path: Path | str | None = None) -> Settings:
+    """Read the YAML file (if any) and the environment; raise ConfigError with one clear line."""
+    path = path or os.environ.get("KEYWATCH_CONFIG")
+    data: dict[str, Any] = {}
+    if path:
+        file = Path(path)
+        try:
+            loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {file}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {file} is not valid YAML: {exc}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {file} must hold a mapping at the top level")
+        data = loaded or {}
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"invalid setting {where}: {first['msg']}") from None

@@ -1,0 +1,64 @@
+"""Terminal output: progress bars, step timings and alert tables (rich, markup-safe)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from detector.domain.alerts import Alert
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+@contextmanager
+def progress(total: int, label: str, *, enabled: bool) -> Iterator[Callable[[int], None]]:
+    """Yield ``advance(n)``; draws a bar on stderr only when ``enabled`` (a terminal)."""
+    if not enabled:
+        yield lambda n: None
+        return
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+class Steps:
+    """Prints ``step ... done in N s`` lines for the demo."""
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Time one step."""
+        console.print(f"[bold]== {escape(name)}[/bold]")
+        started = time.perf_counter()
+        yield
+        console.print(f"   {escape(name)} took {time.perf_counter() - started:.1f} s")
+
+
+def top_alerts(alerts: list[Alert], n: int) -> None:
+    """The ``n`` most severe alerts with their reasons in plain words."""
+    ranked = sorted(alerts, key=lambda a: (-int(a.severity), -a.score))[:n]
+    table = Table(title=f"Top {len(ranked)} of {len(alerts)} alerts", show_lines=True)
+    for col in ("severity", "detector", "key / principal", "window (UTC)", "why"):
+        table.add_column(col, overflow="fold")
+    for a in ranked:
+        who = escape(_short(a.key_id)) + ("\n" + escape(_short(a.principal)) if a.principal else "")
+        when = f"{_hm(a.first_window_start)}-{_hm(a.window_end)} ({a.count}w)"
+        why = "\n".join(escape(r.text) for r in a.reasons[:3])
+        table.add_row(a.severity.label, escape(a.detector), who, when, why)
+    console.print(table)
+
+
+def _short(text: str | None, limit: int = 60) -> str:
+    text = text or ""
+    return text if len(text) <= limit else "…" + text[-limit + 1 :]
+
+
+def _hm(ts: float) -> str:
+    return time.strftime("%m-%d %H:%M", time.gmtime(ts))

@@ -1,0 +1,113 @@
+"""Folding closed windows (and late events) into the long-lived profiles."""
+
+from __future__ import annotations
+
+from detector.domain.events import Event
+from detector.domain.operations import OpClass, classify
+from detector.features.identity import ip_prefix, is_human, principal_identity
+from detector.features.profiles import (
+    KeyProfile,
+    PrincipalProfile,
+    Profiles,
+    bump,
+    hour_of_week,
+)
+from detector.features.window import PrincipalWindow, WindowFeatures
+
+_DIMENSIONS = ("operations", "countries", "principals", "prefixes", "user_agents")
+
+
+def learn_window(profiles: Profiles, f: WindowFeatures, cap: int) -> None:
+    """Add a closed window's counts to its key profile and its callers' principal profiles."""
+    win = f.window
+    prof = profiles.keys.get(win.key_id)
+    last = max(e.ts for e in win.events)
+    if prof is None:
+        prof = profiles.keys[win.key_id] = KeyProfile(first_ts=win.start, last_ts=last)
+    prof.last_ts = max(prof.last_ts, last)
+    n = len(win.events)
+    prof.events += n
+    prof.windows += 1
+    how = hour_of_week(win.start)
+    prof.how_counts[how] += n
+    prof.how_sumsq[how] += n * n
+    hod = how % 24
+    prof.hod_max[hod] = max(prof.hod_max[hod], n)
+    for dim, counts in zip(_DIMENSIONS, (f.operations, f.countries, f.principals, f.prefixes, f.user_agents)):
+        store = getattr(prof, dim)
+        for value, c in counts.items():
+            if not bump(store, value, c, cap) and dim not in prof.saturated:
+                prof.saturated.append(dim)
+    for _, cls, ident in f.privileged:
+        bump(prof.admin_principals, ident, 1, cap)
+        if cls is OpClass.DESTRUCTIVE:
+            bump(prof.destructive_principals, ident, 1, cap)
+    prof.max_denied_window = max(prof.max_denied_window, f.denied)
+    for country, c in f.countries.items():
+        profiles.org.countries[country] = profiles.org.countries.get(country, 0) + c
+    profiles.org.events += n
+    _learn_callers(profiles, win.key_id, win.events, f, cap)
+
+
+def _learn_callers(profiles: Profiles, key_id: str, events: list[Event], f: WindowFeatures, cap: int) -> None:
+    for ident, c in f.principals.items():
+        pp = _principal(profiles, ident, events[0].ts)
+        pp.events += c
+        bump(pp.keys, key_id, c, cap)
+    key_prof = profiles.keys[key_id]
+    for ev in events:
+        ident = principal_identity(ev.principal)
+        pp = profiles.principals[ident]
+        if is_human(ident):
+            hours = key_prof.people_hours.get(ident)
+            if hours is None and len(key_prof.people_hours) < cap:
+                hours = key_prof.people_hours[ident] = [0] * 24
+            if hours is not None:
+                hours[int(ev.ts // 3600) % 24] += 1
+        if ev.ts > pp.last_ts:
+            pp.last_ts = ev.ts
+        pp.hod_counts[int(ev.ts // 3600) % 24] += 1
+        if ev.country:
+            bump(pp.countries, ev.country, 1, cap)
+    for ev, cls, ident in f.privileged:
+        pp = profiles.principals[ident]
+        bump(pp.admin_keys, key_id, 1, cap)
+        if cls is OpClass.DESTRUCTIVE:
+            pp.destructive_events += 1
+
+
+def learn_principal_window(profiles: Profiles, pw: PrincipalWindow) -> None:
+    """Remember the largest denial count and key spread a principal has shown in one window."""
+    pp = profiles.principals.get(pw.principal)
+    if pp is None:
+        return
+    pp.max_denied_window = max(pp.max_denied_window, pw.denied)
+    pp.max_keys_window = max(pp.max_keys_window, len(pw.keys))
+
+
+def learn_late_event(profiles: Profiles, ev: Event, cap: int, v4_bits: int, v6_bits: int) -> None:
+    """Fold an event that arrived after its window closed into the profiles (no detection)."""
+    prof = profiles.keys.get(ev.key_id)
+    if prof is None:
+        prof = profiles.keys[ev.key_id] = KeyProfile(first_ts=ev.ts, last_ts=ev.ts)
+    prof.events += 1
+    prof.how_counts[hour_of_week(ev.ts)] += 1
+    ident = principal_identity(ev.principal)
+    bump(prof.operations, ev.operation, 1, cap)
+    bump(prof.principals, ident, 1, cap)
+    if ev.country:
+        bump(prof.countries, ev.country, 1, cap)
+    if ev.source_ip:
+        bump(prof.prefixes, ip_prefix(ev.source_ip, v4_bits, v6_bits), 1, cap)
+    if classify(ev.source, ev.operation) in (OpClass.ADMIN, OpClass.DESTRUCTIVE):
+        bump(prof.admin_principals, ident, 1, cap)
+    pp = _principal(profiles, ident, ev.ts)
+    pp.events += 1
+    bump(pp.keys, ev.key_id, 1, cap)
+
+
+def _principal(profiles: Profiles, ident: str, ts: float) -> PrincipalProfile:
+    pp = profiles.principals.get(ident)
+    if pp is None:
+        pp = profiles.principals[ident] = PrincipalProfile(first_ts=ts, last_ts=ts)
+    return pp

@@ -1,0 +1,54 @@
+"""Bursts of denied calls: on one key, or by one principal across many keys (probing)."""
+
+from __future__ import annotations
+
+from detector.domain.alerts import Finding, Reason, Severity
+from detector.features.window import PrincipalWindow, WindowFeatures
+from detector.rules.base import RuleContext, evidence, finding, plural, top_principal
+
+NAME = "denied_burst"
+PROBING = "denied_probing"
+
+
+def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
+    """Flag a key whose denied calls exceed the count, share and history limits."""
+    cfg = ctx.settings.rules.denied_burst
+    profile = ctx.key_profile(f.window.key_id)
+    n = f.values["events"]
+    if not cfg.enabled or f.denied < cfg.min_denied or f.denied / n < cfg.min_share:
+        return None
+    usual = profile.max_denied_window if profile else 0
+    if f.denied <= cfg.history_factor * usual:
+        return None
+    text = (
+        f"{plural(f.denied, 'denied call')} out of {int(n)} in one window "
+        f"(at most {usual} per window before)"
+    )
+    reasons = [Reason("denied_share", round(f.denied / n, 3), usual, text)]
+    ids = evidence(f.window.events, ctx.max_evidence, lambda e: e.outcome == "denied")
+    denied_callers = {}
+    for e in f.window.events:
+        if e.outcome == "denied":
+            denied_callers[e.principal] = denied_callers.get(e.principal, 0) + 1
+    return finding(NAME, f, Severity.MEDIUM, float(f.denied), reasons, ids, top_principal(denied_callers))
+
+
+def check_principal(pw: PrincipalWindow, start: float, end: float, ctx: RuleContext) -> Finding | None:
+    """Flag one principal denied on many keys, or far more often than it ever was."""
+    cfg = ctx.settings.rules.denied_burst
+    if not cfg.enabled or not pw.denied:
+        return None
+    prof = ctx.principal_profile(pw.principal)
+    usual = prof.max_denied_window if prof else 0
+    many_keys = len(pw.denied_keys) >= cfg.principal_min_keys
+    many_calls = pw.denied >= cfg.principal_min_denied and pw.denied > cfg.history_factor * usual
+    if not (many_keys or many_calls):
+        return None
+    text = (
+        f"{pw.principal} was denied {plural(pw.denied, 'time')} on {plural(len(pw.denied_keys), 'key')} "
+        f"in one window (at most {usual} denials per window before)"
+    )
+    reasons = [Reason("principal_denied_excess", pw.denied, usual, text)]
+    key = max(pw.denied_keys, key=pw.denied_keys.__getitem__)
+    return Finding(PROBING, key, pw.principal, start, end, float(pw.denied), Severity.HIGH, reasons,
+                   list(pw.denied_event_ids))  # fmt: skip

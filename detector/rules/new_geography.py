@@ -1,0 +1,57 @@
+"""Key used from a country it has never been used from."""
+
+from __future__ import annotations
+
+from detector.domain.alerts import Finding, Reason, Severity
+from detector.features.identity import principal_identity
+from detector.features.window import WindowFeatures
+from detector.rules.base import RuleContext, evidence, finding, plural
+
+NAME = "new_geography"
+
+
+def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
+    """Flag countries never seen on a mature key.
+
+    A country the organisation already works from, reached by callers that already use this key,
+    is an expansion (a service deployed to another region, an employee at another office):
+    learned, not alerted. Unknown callers there, or any country new to the organisation, alert.
+    """
+    cfg = ctx.settings.rules.new_geography
+    profile = ctx.key_profile(f.window.key_id)
+    if not cfg.enabled or not f.mature or not f.new_countries or profile is None:
+        return None
+    org = ctx.profiles.org.countries
+    reasons: list[Reason] = []
+    severity = Severity.LOW
+    flagged: set[str] = set()
+    for country in sorted(f.new_countries):
+        n = f.countries[country]
+        if n < cfg.min_events:
+            continue
+        callers = {principal_identity(e.principal) for e in f.window.events if e.country == country}
+        expansion = country in org and callers <= profile.principals.keys()
+        if expansion and not cfg.alert_known_org_country_by_known_principal:
+            continue
+        usual = ", ".join(sorted(profile.countries, key=profile.countries.__getitem__, reverse=True)[:5])
+        if country in org:
+            text = (
+                f"{plural(n, 'call')} from {country}, where this key has never been used "
+                f"(usually {usual}), by callers new to this key"
+            )
+            level = Severity.MEDIUM
+        else:
+            text = (
+                f"{plural(n, 'call')} from {country}, a country never seen for this key "
+                f"(usually {usual}) nor anywhere in the organisation"
+            )
+            level = Severity.HIGH
+        severity = max(severity, level)
+        reasons.append(Reason("new_country_events", n, usual, text))
+        flagged.add(country)
+    if not reasons:
+        return None
+    ids = evidence(f.window.events, ctx.max_evidence, lambda e: e.country in flagged)
+    principal = principal_identity(next(e.principal for e in f.window.events if e.country in flagged))
+    return finding(NAME, f, severity, float(len(reasons)), reasons, ids, principal)
+

@@ -1,0 +1,42 @@
+"""Low and slow: a sustained rise above baseline that coincides with unfamiliar sources."""
+
+from __future__ import annotations
+
+from detector.domain.alerts import Finding, Reason, Severity
+from detector.features.window import WindowFeatures
+from detector.rules.base import RuleContext, evidence, finding, top_principal
+
+NAME = "rate_drift"
+
+
+def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
+    """One-sided CUSUM of the window z-score, fed only while new callers or networks take part.
+
+    A legitimate surge from familiar sources does not accumulate; a slow exfiltration from a new
+    principal or network does, even when no single window is a spike.
+    """
+    cfg = ctx.settings.rules.rate_drift
+    key = f.window.key_id
+    if not cfg.enabled or not f.mature or f.baseline.basis == "none":
+        return None
+    width = f.window.end - f.window.start
+    score, last = ctx.drift.get(key, (0.0, f.window.start - width))
+    gap = max(round((f.window.start - last) / width) - 1, 0)
+    score = max(0.0, score - cfg.slack_sigma * gap)
+    n = f.values["events"]
+    fresh = max(f.values["new_principal_events"], f.values["new_prefix_events"])
+    if n and fresh / n >= cfg.min_unfamiliar_share:
+        score = max(0.0, score + f.values["rate_z"] - cfg.slack_sigma)
+    else:
+        score = max(0.0, score - cfg.slack_sigma)
+    ctx.drift[key] = (score, f.window.start)
+    if score < cfg.threshold:
+        return None
+    text = (
+        f"calls have run above this key's usual {f.baseline.mean:.1f} per window for a sustained "
+        f"period (cumulative excess {score:.1f}σ, limit {cfg.threshold:.0f}σ) while new callers or "
+        "networks were active"
+    )
+    reasons = [Reason("rate_z", round(f.values["rate_z"], 2), round(f.baseline.mean, 2), text)]
+    ids = evidence(f.window.events, ctx.max_evidence)
+    return finding(NAME, f, Severity.MEDIUM, score, reasons, ids, top_principal(f.principals))

@@ -1,0 +1,126 @@
+"""Canonical schema v1 validation (tests/fixtures/canonical, tests/fixtures/bad)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from detector.domain.errors import ParseError
+from detector.sources import decode_and_parse, parse_record
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def valid() -> dict[str, Any]:
+    """A minimal valid canonical record."""
+    return {
+        "event_id": "e-1",
+        "ts": "2024-05-01T12:00:00Z",
+        "key_id": "k1",
+        "operation": "Decrypt",
+        "principal": "alice",
+        "source_ip": "198.51.100.7",
+        "outcome": "success",
+        "source": "aws-kms",
+    }
+
+
+def lines(name: str) -> list[bytes]:
+    """Non-blank lines of a fixture."""
+    return [line for line in (FIXTURES / name).read_bytes().splitlines() if line.strip()]
+
+
+def test_fixture_lines_round_trip() -> None:
+    events = [decode_and_parse(line).events[0] for line in lines("canonical/events.jsonl")]
+    assert [e.source for e in events] == ["aws-kms", "vault", "pkcs11"]
+    assert events[0].to_dict() == orjson.loads(lines("canonical/events.jsonl")[0])
+    assert events[1].country == ""  # explicitly unknown
+    hsm = events[2]
+    assert (hsm.country, hsm.lat, hsm.lon, hsm.key_alias, hsm.source_ip) == (
+        "DE",
+        52.52,
+        13.405,
+        "signing-key",
+        "",
+    )
+    assert hsm.ts == pytest.approx(1714564800.123456)  # nanoseconds truncated to microseconds
+
+
+def test_to_dict_parses_back_to_the_same_event() -> None:
+    for line in lines("canonical/events.jsonl"):
+        first = decode_and_parse(line).events[0].to_dict()  # to_dict keeps milliseconds
+        assert parse_record(first, "canonical").events[0].to_dict() == first
+
+
+@pytest.mark.parametrize(
+    "field", ["event_id", "ts", "key_id", "operation", "principal", "source_ip", "outcome", "source"]
+)
+def test_missing_required_field_is_named(field: str) -> None:
+    record = valid()
+    del record[field]
+    with pytest.raises(ParseError, match=f"missing field '{field}'"):
+        parse_record(record, "canonical")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("key_id", ["k1"], "'key_id' must be a string"),
+        ("principal", "a" * 2049, "'principal' is 2049 characters long"),
+        ("principal", "alice\x00", "'principal' contains control characters"),
+        ("operation", "Decrypt\u009b", "'operation' contains control characters"),
+        ("principal", "admin\u202egnp.exe", "'principal' contains control characters"),  # bidi override
+        ("event_id", "", "'event_id' is empty"),
+        ("outcome", "maybe", "'outcome' must be one of"),
+        ("ts", "yesterday", "'ts' is not an RFC 3339 timestamp"),
+        ("ts", "1969-12-31T23:59:59Z", "'ts' is outside"),
+        ("country", "de", "'country' must be two upper-case letters"),
+        ("country", "DEU", "'country' must be two upper-case letters"),
+        ("user_agent", 5, "'user_agent' must be a string"),
+        ("region", "r" * 3000, "'region' is 3000 characters long"),
+    ],
+)
+def test_invalid_values_are_named(field: str, value: object, message: str) -> None:
+    record = valid()
+    record[field] = value
+    with pytest.raises(ParseError, match=message):
+        parse_record(record, "canonical")
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon", "message"),
+    [
+        (95.0, 10.0, "'lat' must be within"),
+        (10.0, -181, "'lon' must be within"),
+        (True, 1.0, "'lat' must be a number"),
+        ("52.5", 1.0, "'lat' must be a number"),
+        (10**400, 1.0, "'lat'"),
+        (10.0, None, "'lon' is missing"),
+    ],
+)
+def test_coordinates(lat: object, lon: object, message: str) -> None:
+    record = valid()
+    record.update(lat=lat, lon=lon)
+    with pytest.raises(ParseError, match=message):
+        parse_record(record, "canonical")
+
+
+def test_unicode_that_is_not_a_control_character_is_kept() -> None:
+    record = valid()
+    record["principal"] = "zoë\u00a0o'brien"  # NBSP is unprintable but not a control character
+    assert parse_record(record).events[0].principal == "zoë\u00a0o'brien"
+
+
+def test_bad_fixture_lines() -> None:
+    outcomes = []
+    for line in lines("bad/mixed.jsonl"):
+        try:
+            outcomes.append(len(decode_and_parse(line).events))
+        except ParseError as exc:
+            outcomes.append(type(exc).__name__)
+    assert outcomes == [1, *["ParseError"] * 6, *["UnknownFormatError"] * 3, "ParseError", 1]
+    with pytest.raises(ParseError, match="'principal' is 3000 characters long"):
+        decode_and_parse(lines("bad/oversized_field.jsonl")[0])
