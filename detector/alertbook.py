@@ -30,7 +30,10 @@ class AlertBook:
         current = self.open.get(slot)
         severity = self._weigh(finding)
         limit = (self.gap_windows + 1) * self.window_seconds
-        if current is not None and current.first_window_start <= finding.window_start < current.window_end + limit:
+        if (
+            current is not None
+            and current.first_window_start <= finding.window_start < current.window_end + limit
+        ):
             return self._extend(current, finding, severity)
         info = self.catalog.lookup(finding.key_id)
         alert = Alert(
@@ -76,4 +79,3 @@ class AlertBook:
         limit = (self.gap_windows + 1) * self.window_seconds
         for slot in [s for s, a in self.open.items() if a.window_end + limit < now]:
             del self.open[slot]
-

@@ -17,7 +17,9 @@ log = logging.getLogger(__name__)
 
 def _inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="log files (JSONL, JSON, .gz)")
-    p.add_argument("--format", default="auto", choices=FORMATS, help="input format (default: auto, per record)")
+    p.add_argument(
+        "--format", default="auto", choices=FORMATS, help="input format (default: auto, per record)"
+    )
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -81,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``keywatch`` console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
     handler = getattr(commands, f"cmd_{args.command}")
     try:
         return int(handler(args) or 0)

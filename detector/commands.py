@@ -61,7 +61,7 @@ def catalog_for(path: Path | None, settings: Settings) -> KeyCatalog:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Write history.jsonl, test.jsonl, labels.json and catalog.yaml."""
-    from detector.simulate import simulate  # noqa: PLC0415 - only this command needs it
+    from detector.simulate import simulate
 
     sim = simulate(keys=args.keys, days=args.days, seed=args.seed, test_days=args.test_days)
     out: Path = args.out
@@ -107,8 +107,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     write_jsonl(args.out, (a.to_dict() for a in alerts))
     rate = pipe.stats.events / seconds if seconds else 0.0
     print(
-        f"replayed {batch.summary()} in {seconds:.1f} s ({rate:,.0f} events/s): {pipe.stats.windows:,} windows, "
-        f"{pipe.stats.late} late, {len(alerts)} alerts -> {args.out}"
+        f"replayed {batch.summary()} in {seconds:.1f} s ({rate:,.0f} events/s): "
+        f"{pipe.stats.windows:,} windows, {pipe.stats.late} late, {len(alerts)} alerts -> {args.out}"
     )
     return 0
 

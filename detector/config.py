@@ -43,6 +43,7 @@ class ProfileSettings(_Frozen):
     ipv6_prefix: int = Field(48, ge=16, le=128)
     max_values: int = Field(512, ge=16)
     quarantine_severity: str = "high"
+    recent_hours: float = Field(24.0, gt=0)
 
 
 class NewGeographySettings(_Frozen):
@@ -115,8 +116,8 @@ class ForestSettings(_Frozen):
     n_estimators: int = Field(200, ge=10)
     max_samples: int = Field(512, ge=16)
     contamination: float = Field(0.001, gt=0, le=0.5)
-    threshold_quantile: float = Field(0.9999, gt=0.5, le=1)
-    threshold_margin: float = Field(0.03, ge=0)
+    threshold_quantile: float = Field(1.0, gt=0.5, le=1)
+    threshold_margin: float = Field(0.02, ge=0)
     random_state: int = 0
 
 

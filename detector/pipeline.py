@@ -96,23 +96,23 @@ class Pipeline:
 
     def process(self, events: Iterable[Event]) -> None:
         """Add events; closes every window the watermark passes."""
-        W, lateness = self.W, self.settings.window.allowed_lateness_seconds
+        width, lateness = self.W, self.settings.window.allowed_lateness_seconds
         enrich, opened, stats = self.enricher.enrich, self.open, self.stats
         for ev in events:
             stats.events += 1
             enrich(ev)
             ts = ev.ts
-            start = ts - ts % W
+            start = ts - ts % width
             if start < self.closed_until:
                 self._late(ev)
                 continue
             bucket = opened.get(start)
             if bucket is None:
                 bucket = opened[start] = {}
-                self.next_close = min(self.next_close, start + W)
+                self.next_close = min(self.next_close, start + width)
             win = bucket.get(ev.key_id)
             if win is None:
-                win = bucket[ev.key_id] = KeyWindow(ev.key_id, start, start + W)
+                win = bucket[ev.key_id] = KeyWindow(ev.key_id, start, start + width)
             win.events.append(ev)
             if ev.lat is not None:
                 hop = self.travel.observe(ev, principal_identity(ev.principal), self.profiles)
@@ -141,13 +141,13 @@ class Pipeline:
         learn_late_event(self.profiles, ev, p.max_values, p.ipv4_prefix, p.ipv6_prefix)
 
     def _advance(self, watermark: float) -> None:
-        W = self.W
+        width = self.W
         for start in sorted(self.open):
-            if start + W > watermark:
+            if start + width > watermark:
                 break
             self._close_period(start, self.open.pop(start))
-            self.closed_until = start + W
-        self.next_close = min(self.open) + W if self.open else math.inf
+            self.closed_until = start + width
+        self.next_close = min(self.open) + width if self.open else math.inf
         now = min(watermark, self.max_ts)
         if now - self.last_evict >= 3600:
             self._evict(now)
@@ -182,9 +182,7 @@ class Pipeline:
         stats.first_ts = min(stats.first_ts, win.start)
         stats.last_ts = max(stats.last_ts, win.end)
         prof = self.profiles.keys.get(win.key_id)
-        mature = (
-            prof is not None and prof.span_hours() >= p.min_history_hours and prof.events >= p.min_events
-        )
+        mature = prof is not None and prof.span_hours() >= p.min_history_hours and prof.events >= p.min_events
         f = window_features(win, self.profiles, by_principal, window_seconds=self.W, mature=mature,
                             v4_bits=p.ipv4_prefix, v6_bits=p.ipv6_prefix)  # fmt: skip
         quarantine = False
@@ -209,7 +207,7 @@ class Pipeline:
         if quarantine:
             stats.quarantined_windows += 1
         else:
-            learn_window(self.profiles, f, p.max_values)
+            learn_window(self.profiles, f, p.max_values, p.recent_hours * 3600)
         return flagged if quarantine else set()
 
     def _score_pending(self) -> None:
@@ -219,7 +217,7 @@ class Pipeline:
         scores = self.forest.score(rows)
         threshold = self.forest.threshold
         cap = self.settings.window.max_evidence
-        for (f, _), row, score in zip(batch, rows, scores):
+        for (f, _), row, score in zip(batch, rows, scores, strict=False):
             novel = bool(self.forest.novel(row).any())
             if score < threshold and not novel:
                 continue

@@ -28,7 +28,9 @@ class TrainedModel:
     card: dict[str, Any] = field(default_factory=dict)
 
 
-def train(events: Iterable[Event], settings: DetectionSettings, enricher: Enricher | None = None) -> TrainedModel:
+def train(
+    events: Iterable[Event], settings: DetectionSettings, enricher: Enricher | None = None
+) -> TrainedModel:
     """Learn profiles over ``events`` (event-time order) and fit the forest on mature windows.
 
     Validation: a forest fitted on the first 80 % of windows scores the last 20 %; the share of

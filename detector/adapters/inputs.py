@@ -48,6 +48,6 @@ def read_events(paths: list[Path], fmt: str = "auto", dead_letter: Path | None =
                 batch.events.extend(result.events)
                 batch.skipped += result.skipped
         batch.dead = dead.count
-    if any(a.ts > b.ts for a, b in zip(batch.events, batch.events[1:])):
+    if any(a.ts > b.ts for a, b in zip(batch.events, batch.events[1:], strict=False)):
         batch.events.sort(key=lambda e: e.ts)
     return batch

@@ -44,7 +44,7 @@ class KeyCatalog:
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any] | None, defaults: dict[str, str] | None = None) -> KeyCatalog:
-        """Build from the YAML shape ``{keys: [{match, environment, classification, owner, service}], defaults}``."""
+        """Build from ``{keys: [{match, environment, classification, owner, service}], defaults}``."""
         data = data or {}
         if not isinstance(data, dict):
             raise ConfigError("key catalog must be a mapping with 'keys' and optional 'defaults'")
@@ -55,7 +55,9 @@ class KeyCatalog:
         for i, raw in enumerate(data.get("keys") or []):
             if not isinstance(raw, dict) or not isinstance(raw.get("match"), str):
                 raise ConfigError(f"key catalog entry {i} needs a 'match' string")
-            fields = {k: str(raw.get(k, base[k])) for k in ("environment", "classification", "owner", "service")}
+            fields = {
+                k: str(raw.get(k, base[k])) for k in ("environment", "classification", "owner", "service")
+            }
             entries.append(CatalogEntry(raw["match"], KeyInfo(**fields)))
         return cls(entries, KeyInfo(**{k: str(v) for k, v in base.items()}))
 
@@ -67,7 +69,11 @@ class KeyCatalog:
         info = self.exact.get(key_id) or (self.exact.get(alias) if alias else None)
         if info is None:
             info = next(
-                (e.info for e in self.patterns if fnmatchcase(key_id, e.match) or (alias and fnmatchcase(alias, e.match))),
+                (
+                    e.info
+                    for e in self.patterns
+                    if fnmatchcase(key_id, e.match) or (alias and fnmatchcase(alias, e.match))
+                ),
                 self.default,
             )
         self._cache[(key_id, alias)] = info

@@ -81,9 +81,8 @@ def _by_verb(operation: str) -> OpClass:
 
 
 AWS_KMS_OPERATIONS: Mapping[str, OpClass] = {
-    **{
-        op: OpClass.DATA
-        for op in (
+    **dict.fromkeys(
+        (
             "Decrypt",
             "Encrypt",
             "ReEncrypt",
@@ -98,11 +97,11 @@ AWS_KMS_OPERATIONS: Mapping[str, OpClass] = {
             "DeriveSharedSecret",
             "GenerateRandom",
             "Decapsulate",
-        )
-    },
-    **{
-        op: OpClass.READ
-        for op in (
+        ),
+        OpClass.DATA,
+    ),
+    **dict.fromkeys(
+        (
             "DescribeKey",
             "GetKeyPolicy",
             "GetKeyRotationStatus",
@@ -116,11 +115,11 @@ AWS_KMS_OPERATIONS: Mapping[str, OpClass] = {
             "ListResourceTags",
             "ListRetirableGrants",
             "DescribeCustomKeyStores",
-        )
-    },
-    **{
-        op: OpClass.ADMIN
-        for op in (
+        ),
+        OpClass.READ,
+    ),
+    **dict.fromkeys(
+        (
             "CreateKey",
             "CreateAlias",
             "UpdateAlias",
@@ -143,22 +142,23 @@ AWS_KMS_OPERATIONS: Mapping[str, OpClass] = {
             "DeleteAlias",
             "RetireGrant",
             "RevokeGrant",
-            "RotateKey",  # logged by KMS itself for scheduled rotation
-            "SynchronizeMultiRegionKey",  # logged by KMS itself
-        )
-    },
-    **{
-        op: OpClass.DESTRUCTIVE
-        for op in (
+            "RotateKey",
+            "SynchronizeMultiRegionKey",
+        ),
+        OpClass.ADMIN,
+    ),
+    **dict.fromkeys(
+        (
             "DisableKey",
             "ScheduleKeyDeletion",
             "DeleteImportedKeyMaterial",
             "DeleteCustomKeyStore",
             "DisconnectCustomKeyStore",
-            "DeleteKey",  # logged by KMS itself when a scheduled deletion completes
-            "DeleteExpiredKeyMaterial",  # logged by KMS itself
-        )
-    },
+            "DeleteKey",
+            "DeleteExpiredKeyMaterial",
+        ),
+        OpClass.DESTRUCTIVE,
+    ),
 }
 
 register_table("aws-kms", AWS_KMS_OPERATIONS)

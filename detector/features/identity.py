@@ -44,4 +44,8 @@ def is_human(principal: str) -> bool:
     >>> is_human("arn:aws:iam::1:user/alice"), is_human("arn:aws:iam::1:role/app")
     (True, False)
     """
-    return ":user/" in principal or "AWSReservedSSO" in principal or ("@" in principal and "gserviceaccount" not in principal)
+    return (
+        ":user/" in principal
+        or "AWSReservedSSO" in principal
+        or ("@" in principal and "gserviceaccount" not in principal)
+    )

@@ -17,7 +17,18 @@ from detector.features.window import PrincipalWindow, WindowFeatures
 _DIMENSIONS = ("operations", "countries", "principals", "prefixes", "user_agents")
 
 
-def learn_window(profiles: Profiles, f: WindowFeatures, cap: int) -> None:
+def _remember_recent(prof: KeyProfile, f: WindowFeatures, now: float, keep_seconds: float) -> None:
+    """Note callers and networks first seen after maturity; forget them after ``keep_seconds``."""
+    recent = prof.recent_sources
+    for value in f.new_principals:
+        recent.setdefault("p:" + value, now)
+    for value in f.new_prefixes:
+        recent.setdefault("n:" + value, now)
+    for value in [v for v, first in recent.items() if first < now - keep_seconds]:
+        del recent[value]
+
+
+def learn_window(profiles: Profiles, f: WindowFeatures, cap: int, recent_seconds: float = 86400.0) -> None:
     """Add a closed window's counts to its key profile and its callers' principal profiles."""
     win = f.window
     prof = profiles.keys.get(win.key_id)
@@ -33,7 +44,10 @@ def learn_window(profiles: Profiles, f: WindowFeatures, cap: int) -> None:
     prof.how_sumsq[how] += n * n
     hod = how % 24
     prof.hod_max[hod] = max(prof.hod_max[hod], n)
-    for dim, counts in zip(_DIMENSIONS, (f.operations, f.countries, f.principals, f.prefixes, f.user_agents)):
+    seen = (f.operations, f.countries, f.principals, f.prefixes, f.user_agents)
+    if f.mature:
+        _remember_recent(prof, f, win.start, recent_seconds)
+    for dim, counts in zip(_DIMENSIONS, seen, strict=True):
         store = getattr(prof, dim)
         for value, c in counts.items():
             if not bump(store, value, c, cap) and dim not in prof.saturated:
@@ -69,7 +83,7 @@ def _learn_callers(profiles: Profiles, key_id: str, events: list[Event], f: Wind
         pp.hod_counts[int(ev.ts // 3600) % 24] += 1
         if ev.country:
             bump(pp.countries, ev.country, 1, cap)
-    for ev, cls, ident in f.privileged:
+    for _, cls, ident in f.privileged:
         pp = profiles.principals[ident]
         bump(pp.admin_keys, key_id, 1, cap)
         if cls is OpClass.DESTRUCTIVE:

@@ -88,6 +88,7 @@ class KeyProfile:
     max_denied_window: int = 0
     hod_max: list[int] = field(default_factory=lambda: [0] * 24)
     people_hours: dict[str, list[int]] = field(default_factory=dict)  # person -> calls per UTC hour
+    recent_sources: dict[str, float] = field(default_factory=dict)  # "p:"/"n:" + value -> first seen
     saturated: list[str] = field(default_factory=list)
     shares_cache: tuple[int, list[float]] | None = field(default=None, repr=False, compare=False)
 
@@ -102,7 +103,9 @@ class KeyProfile:
         how = hour_of_week(ts)
         hours = hours_in_bucket(start_h + WEEK_OFFSET_HOURS, end_h + WEEK_OFFSET_HOURS, HOURS_PER_WEEK, how)
         if hours >= 2:
-            return _baseline(self.how_counts[how], self.how_sumsq[how], hours * per_hour, hours, "hour-of-week")
+            return _baseline(
+                self.how_counts[how], self.how_sumsq[how], hours * per_hour, hours, "hour-of-week"
+            )
         hod = how % 24
         hours = hours_in_bucket(start_h, end_h, 24, int(ts // 3600) % 24)
         if hours >= 2:
@@ -133,7 +136,7 @@ class KeyProfile:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {n: getattr(self, n) for n in self.__slots__ if n != "shares_cache"}  # type: ignore[attr-defined]
+        return {n: getattr(self, n) for n in self.__slots__ if n != "shares_cache"}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> KeyProfile:
@@ -168,7 +171,7 @@ class PrincipalProfile:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {name: getattr(self, name) for name in self.__slots__}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PrincipalProfile:

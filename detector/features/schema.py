@@ -43,7 +43,10 @@ def to_vector(values: Mapping[str, float]) -> list[float]:
     >>> v = to_vector({n: 0.0 for n in FEATURE_NAMES}); len(v) == len(FEATURE_NAMES), v[0]
     (True, 0.0)
     """
-    return [math.log1p(max(values[n], 0.0)) if lg else float(values[n]) for n, lg in zip(FEATURE_NAMES, _LOG)]
+    return [
+        math.log1p(max(values[n], 0.0)) if lg else float(values[n])
+        for n, lg in zip(FEATURE_NAMES, _LOG, strict=True)
+    ]
 
 
 def check_schema(names: Sequence[str], version: int) -> str | None:

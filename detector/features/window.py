@@ -67,6 +67,7 @@ class WindowFeatures:
     denied: int
     errors: int
     hour_share: float
+    recent_source_events: int = 0  # calls from callers or networks new to the key, or new within a day
 
 
 def principal_windows(windows: list[KeyWindow], max_evidence: int) -> dict[str, PrincipalWindow]:
@@ -147,6 +148,11 @@ def window_features(
     unusual_destr = sum(1 for _, c, p in privileged if c is OpClass.DESTRUCTIVE and p not in destroyers)
     hour_share = profile.hour_of_day_shares()[int(win.start // 3600) % 24] if profile else 1.0
     spread, denials = _principal_excess(principals, by_principal, profiles)
+    recent = profile.recent_sources if profile else {}
+    recent_events = max(
+        sum(c for p, c in principals.items() if p in new_principals or "p:" + p in recent),
+        sum(c for n, c in prefixes.items() if n in new_prefixes or "n:" + n in recent),
+    )
     values = {
         "events": float(n),
         "data_events": float(classes[OpClass.DATA]),
@@ -174,7 +180,7 @@ def window_features(
     }
     return WindowFeatures(
         win, values, base, mature, principals, countries, prefixes, agents, operations, classes,
-        new_countries, new_principals, new_prefixes, privileged, denied, errors, hour_share,
+        new_countries, new_principals, new_prefixes, privileged, denied, errors, hour_share, recent_events,
     )  # fmt: skip
 
 

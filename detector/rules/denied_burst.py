@@ -21,12 +21,11 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     if f.denied <= cfg.history_factor * usual:
         return None
     text = (
-        f"{plural(f.denied, 'denied call')} out of {int(n)} in one window "
-        f"(at most {usual} per window before)"
+        f"{plural(f.denied, 'denied call')} out of {int(n)} in one window (at most {usual} per window before)"
     )
     reasons = [Reason("denied_share", round(f.denied / n, 3), usual, text)]
     ids = evidence(f.window.events, ctx.max_evidence, lambda e: e.outcome == "denied")
-    denied_callers = {}
+    denied_callers: dict[str, int] = {}
     for e in f.window.events:
         if e.outcome == "denied":
             denied_callers[e.principal] = denied_callers.get(e.principal, 0) + 1

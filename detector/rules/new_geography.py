@@ -54,4 +54,3 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     ids = evidence(f.window.events, ctx.max_evidence, lambda e: e.country in flagged)
     principal = principal_identity(next(e.principal for e in f.window.events if e.country in flagged))
     return finding(NAME, f, severity, float(len(reasons)), reasons, ids, principal)
-

@@ -26,9 +26,15 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
         return None
     usual = ", ".join(sorted(profile.operations, key=profile.operations.__getitem__, reverse=True)[:4])
     reasons = [
-        Reason("new_operation_events", n, usual, f"{plural(n, op + ' call')}, an operation this key has never "
-               f"performed (usually {usual})")  # fmt: skip
+        Reason(
+            "new_operation_events",
+            n,
+            usual,
+            f"{plural(n, op + ' call')}, an operation this key has never performed (usually {usual})",
+        )
         for op, n in sorted(fresh.items(), key=lambda kv: -kv[1])
     ]
     ids = evidence(f.window.events, ctx.max_evidence, lambda e: e.operation in fresh)
-    return finding(NAME, f, Severity.MEDIUM, float(sum(fresh.values())), reasons, ids, top_principal(f.principals))
+    return finding(
+        NAME, f, Severity.MEDIUM, float(sum(fresh.values())), reasons, ids, top_principal(f.principals)
+    )

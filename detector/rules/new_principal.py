@@ -33,8 +33,14 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     severity = Severity.HIGH if any(p not in known for p in flagged) else Severity.MEDIUM
     reasons = []
     for p in sorted(flagged, key=uses.__getitem__, reverse=True)[:5]:
-        where = "never seen anywhere in the organisation" if p not in known else "known elsewhere, never on this key"
-        reasons.append(Reason("new_principal_events", uses[p], 0, f"{plural(uses[p], 'data call')} by {p}, {where}"))
+        where = (
+            "never seen anywhere in the organisation"
+            if p not in known
+            else "known elsewhere, never on this key"
+        )
+        reasons.append(
+            Reason("new_principal_events", uses[p], 0, f"{plural(uses[p], 'data call')} by {p}, {where}")
+        )
     ids = evidence(f.window.events, ctx.max_evidence, lambda e: principal_identity(e.principal) in flagged)
     top = max(flagged, key=uses.__getitem__)
     return finding(NAME, f, severity, float(sum(uses[p] for p in flagged)), reasons, ids, top)

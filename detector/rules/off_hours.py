@@ -56,51 +56,68 @@ def _key_idle(f: WindowFeatures, cfg: OffHoursSettings, hour: int) -> Reason | N
     return Reason("hour_share", round(f.hour_share, 4), cfg.max_usual_share, text)
 
 
-def _callers(f: WindowFeatures, ctx: RuleContext, cfg: OffHoursSettings, hour: int) -> tuple[list[Reason], set[str]]:
-    """Callers whose calls so far this hour are far beyond what they ever do at this hour."""
+def _callers(
+    f: WindowFeatures, ctx: RuleContext, cfg: OffHoursSettings, hour: int
+) -> tuple[list[Reason], set[str]]:
+    """People whose calls so far this hour are out of character for them, or for them on this key."""
     active: dict[str, int] = {}
     for e in f.window.events:
         if classify(e.source, e.operation) is not OpClass.READ:
             ident = principal_identity(e.principal)
             active[ident] = active.get(ident, 0) + 1
     hour_index = int(f.window.start // 3600)
-    reasons, who = [], set()
-    key_prof = ctx.key_profile(f.window.key_id)
+    found: dict[str, Reason] = {}
     for ident, n in active.items():
         if not is_human(ident):
             continue
         so_far = _so_far(ctx, ident, hour_index, n)
         on_key = _so_far(ctx, f"{f.window.key_id}\x1f{ident}", hour_index, n)
-        hours = key_prof.people_hours.get(ident) if key_prof else None
-        if hours and sum(hours) >= cfg.person_min_key_events and on_key >= cfg.principal_min_events:
-            if hours[hour - 1] + hours[hour] + hours[(hour + 1) % 24] == 0:
-                who.add(ident)
-                text = (
-                    f"{plural(on_key, 'call')} by {ident} since {hour:02d}:00 UTC; in {sum(hours)} calls "
-                    f"on this key it never used it between {(hour - 1) % 24:02d}:00 and {(hour + 2) % 24:02d}:00"
-                )
-                reasons.append(Reason("hour_share", 0.0, 0.0, text))
-                continue
-        prof = ctx.principal_profile(ident)
-        if prof is None or so_far < cfg.principal_min_events or prof.events < cfg.principal_min_history_events:
-            continue
-        days = (prof.last_ts - prof.first_ts) / 86400
-        c = list(prof.hod_counts)
-        c[hour] = max(c[hour] - (so_far - n), 0.0)  # earlier windows of this hour are learned already
-        share = usual_share(c, hour)
-        if days < cfg.min_history_days or share > cfg.max_caller_share:
-            continue
-        per_hour = (c[hour - 1] + c[hour] + c[(hour + 1) % 24]) / 3 / days
-        p_value = float(poisson.sf(so_far - 1, max(per_hour, 0.01)))
-        if p_value > cfg.max_p_value:
-            continue
-        who.add(ident)
-        text = (
-            f"{plural(so_far, 'call')} by {ident} since {hour:02d}:00 UTC; around this hour it makes "
-            f"{per_hour:.2f} calls an hour ({share:.0%} of its busiest hours)"
+        reason = _new_hour_on_key(f, ctx, cfg, ident, hour, on_key) or _quiet_hour(
+            ctx, cfg, ident, hour, so_far, n
         )
-        reasons.append(Reason("hour_share", round(share, 4), round(per_hour, 3), text))
-    return reasons, who
+        if reason is not None:
+            found[ident] = reason
+    return list(found.values()), set(found)
+
+
+def _new_hour_on_key(
+    f: WindowFeatures, ctx: RuleContext, cfg: OffHoursSettings, ident: str, hour: int, on_key: int
+) -> Reason | None:
+    """A person with a track record on this key, using it at an hour (±1) they never did."""
+    key = ctx.key_profile(f.window.key_id)
+    hours = key.people_hours.get(ident) if key else None
+    if not hours or sum(hours) < cfg.person_min_key_events or on_key < cfg.principal_min_events:
+        return None
+    if hours[hour - 1] + hours[hour] + hours[(hour + 1) % 24]:
+        return None
+    text = (
+        f"{plural(on_key, 'call')} by {ident} since {hour:02d}:00 UTC; in {sum(hours)} calls on this key "
+        f"it never used it between {(hour - 1) % 24:02d}:00 and {(hour + 2) % 24:02d}:00"
+    )
+    return Reason("hour_share", 0.0, 0.0, text)
+
+
+def _quiet_hour(
+    ctx: RuleContext, cfg: OffHoursSettings, ident: str, hour: int, so_far: int, n: int
+) -> Reason | None:
+    """A person far busier this hour than their own history for it allows (Poisson tail)."""
+    prof = ctx.principal_profile(ident)
+    if prof is None or so_far < cfg.principal_min_events or prof.events < cfg.principal_min_history_events:
+        return None
+    days = (prof.last_ts - prof.first_ts) / 86400
+    c = list(prof.hod_counts)
+    c[hour] = max(c[hour] - (so_far - n), 0.0)  # earlier windows of this hour are learned already
+    share = usual_share(c, hour)
+    if days < cfg.min_history_days or share > cfg.max_caller_share:
+        return None
+    per_hour = (c[hour - 1] + c[hour] + c[(hour + 1) % 24]) / 3 / days
+    if float(poisson.sf(so_far - 1, max(per_hour, 0.01))) > cfg.max_p_value:
+        return None
+    text = (
+        f"{plural(so_far, 'call')} by {ident} since {hour:02d}:00 UTC; around this hour it makes "
+        f"{per_hour:.2f} calls an hour ({share:.0%} of its busiest hours)"
+    )
+    return Reason("hour_share", round(share, 4), round(per_hour, 3), text)
 
 
 def _so_far(ctx: RuleContext, slot: str, hour_index: int, n: int) -> int:

@@ -13,7 +13,8 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     """One-sided CUSUM of the window z-score, fed only while new callers or networks take part.
 
     A legitimate surge from familiar sources does not accumulate; a slow exfiltration from a new
-    principal or network does, even when no single window is a spike.
+    principal or network does, even when no single window is a spike. "New" lasts a day
+    (``profile.recent_hours``): learning a source in its first window must not hide its rise.
     """
     cfg = ctx.settings.rules.rate_drift
     key = f.window.key_id
@@ -24,7 +25,7 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     gap = max(round((f.window.start - last) / width) - 1, 0)
     score = max(0.0, score - cfg.slack_sigma * gap)
     n = f.values["events"]
-    fresh = max(f.values["new_principal_events"], f.values["new_prefix_events"])
+    fresh = f.recent_source_events
     if n and fresh / n >= cfg.min_unfamiliar_share:
         score = max(0.0, score + f.values["rate_z"] - cfg.slack_sigma)
     else:

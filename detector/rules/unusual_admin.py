@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from detector.domain.alerts import Finding, Reason, Severity
 from detector.domain.operations import OpClass
+from detector.features.profiles import KeyProfile
 from detector.features.window import WindowFeatures
 from detector.rules.base import RuleContext, finding
 
@@ -30,8 +31,7 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     severity = Severity.LOW
     who = None
     for ev, cls, ident in f.privileged:
-        level, text = _judge(ev.operation, cls, ident, profile.admin_principals, profile.destructive_principals,
-                             profile.principals, ctx, cfg.alert_admin_by_org_admin)  # fmt: skip
+        level, text = _judge(ev.operation, cls, ident, profile, ctx, cfg.alert_admin_by_org_admin)
         if level is None:
             continue
         severity = max(severity, level)
@@ -49,19 +49,21 @@ def _judge(
     op: str,
     cls: OpClass,
     ident: str,
-    admins: dict[str, int],
-    destroyers: dict[str, int],
-    callers: dict[str, int],
+    key: KeyProfile,
     ctx: RuleContext,
     alert_org_admins: bool,
 ) -> tuple[Severity | None, str]:
+    admins, destroyers, callers = key.admin_principals, key.destructive_principals, key.principals
     prof = ctx.principal_profile(ident)
     org_admin = prof is not None and bool(prof.admin_keys)
     if cls is OpClass.DESTRUCTIVE:
         if ident in destroyers:
             return None, ""
         if ident in admins:
-            return Severity.LOW, f"{op} by {ident}, who administers this key but has never run a destructive operation on it"
+            return (
+                Severity.LOW,
+                f"{op} by {ident}, who administers this key but has never run a destructive operation on it",
+            )
         if org_admin:
             return Severity.MEDIUM, f"{op} by {ident}, who administers other keys but never this one"
         return Severity.HIGH, f"{op} by {ident}, who has never administered any key"

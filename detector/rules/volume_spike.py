@@ -40,7 +40,12 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     reasons = [Reason("rate_ratio", round(ratio, 2), round(base.mean, 2), text)]
     if unfamiliar:
         reasons.append(
-            Reason("new_prefix_events", f.values["new_prefix_events"], 0, "much of it from callers or networks new to this key")
+            Reason(
+                "new_prefix_events",
+                f.values["new_prefix_events"],
+                0,
+                "much of it from callers or networks new to this key",
+            )
         )
     ids = evidence(f.window.events, ctx.max_evidence)
     return finding(NAME, f, severity, ratio, reasons, ids, top_principal(f.principals))

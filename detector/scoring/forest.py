@@ -67,11 +67,13 @@ class ForestModel:
 
     def score(self, rows: np.ndarray) -> np.ndarray:
         """Anomaly scores of a batch of transformed feature rows; higher = more anomalous."""
-        return -self.forest.score_samples(rows)
+        scores: np.ndarray = -self.forest.score_samples(rows)
+        return scores
 
     def novel(self, row: np.ndarray) -> np.ndarray:
         """Mask of guarded features that never varied in training and now differ from their constant."""
-        return self.constant_ & GUARDED & (np.abs(row - self.median_) > 1e-9)
+        mask: np.ndarray = self.constant_ & GUARDED & (np.abs(row - self.median_) > 1e-9)
+        return mask
 
     def explain(self, row: np.ndarray, raw: dict[str, float], top: int = 3) -> list[Reason]:
         """The features furthest outside their training range, in plain words."""
