@@ -16,8 +16,8 @@ import yaml
 from detector import display
 from detector.adapters.geoip import MaxMindLocator
 from detector.adapters.inputs import read_events
-from detector.adapters.model_store import load_model, save_model
-from detector.config import Settings, load_settings
+from detector.adapters.model_store import load_model, save_model, update_profiles
+from detector.config import Settings, load_settings, yaml_problem
 from detector.domain.alerts import Alert
 from detector.domain.catalog import KeyCatalog
 from detector.domain.errors import ConfigError
@@ -55,7 +55,7 @@ def catalog_for(path: Path | None, settings: Settings) -> KeyCatalog:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ConfigError(f"key catalog {path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"key catalog {path} is not valid YAML: {yaml_problem(exc)}") from None
     return KeyCatalog.from_mapping(data, defaults)
 
 
@@ -105,6 +105,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     alerts = replay_events(pipe, batch.events)
     seconds = time.perf_counter() - started
     write_jsonl(args.out, (a.to_dict() for a in alerts))
+    if getattr(args, "update_model", False):
+        update_profiles(args.model, pipe.profiles, pipe.stats.events)
     rate = pipe.stats.events / seconds if seconds else 0.0
     print(
         f"replayed {batch.summary()} in {seconds:.1f} s ({rate:,.0f} events/s): "

@@ -72,6 +72,7 @@ class DriftSettings(_Frozen):
     enabled: bool = True
     slack_sigma: float = Field(1.0, ge=0)
     threshold: float = Field(25.0, gt=0)
+    max_step_sigma: float = Field(4.0, gt=0)
     min_unfamiliar_share: float = Field(0.05, ge=0, le=1)
 
 
@@ -97,6 +98,7 @@ class OffHoursSettings(_Frozen):
     max_p_value: float = Field(1e-6, gt=0, lt=1)
     principal_min_events: int = Field(3, ge=1)
     max_caller_share: float = Field(0.25, ge=0, le=1)
+    caller_max_p_value: float = Field(1e-5, gt=0, lt=1)
     person_min_key_events: int = Field(20, ge=1)
     principal_min_history_events: int = Field(50, ge=1)
 
@@ -115,8 +117,7 @@ class ForestSettings(_Frozen):
     enabled: bool = True
     n_estimators: int = Field(200, ge=10)
     max_samples: int = Field(512, ge=16)
-    contamination: float = Field(0.001, gt=0, le=0.5)
-    threshold_quantile: float = Field(1.0, gt=0.5, le=1)
+    contamination: float = Field(0.0, ge=0, le=0.5)
     threshold_margin: float = Field(0.02, ge=0)
     random_state: int = 0
 
@@ -203,6 +204,13 @@ class Settings(BaseSettings):
         )
 
 
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line saying what is wrong in a YAML document and where."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else str(problem)
+
+
 def load_settings(path: Path | str | None = None) -> Settings:
     """Read the YAML file (if any) and the environment; raise ConfigError with one clear line."""
     path = path or os.environ.get("KEYWATCH_CONFIG")
@@ -214,7 +222,7 @@ def load_settings(path: Path | str | None = None) -> Settings:
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {file}") from None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {file} is not valid YAML: {exc}") from None
+            raise ConfigError(f"config file {file} is not valid YAML: {yaml_problem(exc)}") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"config file {file} must hold a mapping at the top level")
         data = loaded or {}

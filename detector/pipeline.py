@@ -5,8 +5,9 @@ Events are assigned to event-time tumbling windows per key. A window closes when
 period close together so per-principal aggregates span keys. A closed window is judged by the
 rules at once and queued for the forest, which scores queued windows in micro-batches. The
 window is then folded into the profiles, unless a rule found it severe enough to quarantine
-(an attacker must not teach KeyWatch that the attack is normal). Late events are counted and
-folded into the profiles only.
+(an attacker must not teach KeyWatch that the attack is normal). Late events (older than the
+last closed window) are counted, then judged and learned as small late windows at the next
+advance or flush: none vanish.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from detector.domain.catalog import KeyCatalog
 from detector.domain.events import Event
 from detector.features.geo import Enricher
 from detector.features.identity import principal_identity
-from detector.features.learning import learn_late_event, learn_principal_window, learn_window
+from detector.features.learning import learn_principal_window, learn_window
 from detector.features.profiles import Profiles
 from detector.features.schema import to_vector
 from detector.features.travel import TravelTracker
@@ -86,6 +87,7 @@ class Pipeline:
         self.rows: list[list[float]] = []
         self.row_starts: list[float] = []
         self.open: dict[float, dict[str, KeyWindow]] = {}
+        self.late: dict[float, dict[str, KeyWindow]] = {}
         self.max_ts = -math.inf
         self.closed_until = -math.inf
         self.next_close = math.inf
@@ -130,15 +132,22 @@ class Pipeline:
 
     def flush(self) -> list[Alert]:
         """Score queued windows with the forest; return alerts created or changed since last call."""
+        if self.late:
+            self._close_late()
         if self.pending:
             self._score_pending()
         changed, self.changed = list(self.changed.values()), {}
         return changed
 
     def _late(self, ev: Event) -> None:
+        """Hold an event whose window already closed; it is judged and learned as a late window."""
         self.stats.late += 1
-        p = self.settings.profile
-        learn_late_event(self.profiles, ev, p.max_values, p.ipv4_prefix, p.ipv6_prefix)
+        start = ev.ts - ev.ts % self.W
+        bucket = self.late.setdefault(start, {})
+        win = bucket.get(ev.key_id)
+        if win is None:
+            win = bucket[ev.key_id] = KeyWindow(ev.key_id, start, start + self.W)
+        win.events.append(ev)
 
     def _advance(self, watermark: float) -> None:
         width = self.W
@@ -147,10 +156,16 @@ class Pipeline:
                 break
             self._close_period(start, self.open.pop(start))
             self.closed_until = start + width
+        self._close_late()
         self.next_close = min(self.open) + width if self.open else math.inf
         now = min(watermark, self.max_ts)
         if now - self.last_evict >= 3600:
             self._evict(now)
+
+    def _close_late(self) -> None:
+        late, self.late = self.late, {}
+        for start in sorted(late):
+            self._close_period(start, late[start])
 
     def _evict(self, now: float) -> None:
         self.last_evict = now
@@ -159,6 +174,9 @@ class Pipeline:
         self.travel.evict(now - idle)
         for key in [k for k, (_, last) in self.ctx.drift.items() if last < now - idle]:
             del self.ctx.drift[key]
+        hour = int(now // 3600)
+        for slot in [s for s, (h, _) in self.ctx.hourly.items() if h < hour]:
+            del self.ctx.hourly[slot]
         self.book.expire(now)
 
     def _close_period(self, start: float, bucket: dict[str, KeyWindow]) -> None:
@@ -182,6 +200,8 @@ class Pipeline:
         stats.first_ts = min(stats.first_ts, win.start)
         stats.last_ts = max(stats.last_ts, win.end)
         prof = self.profiles.keys.get(win.key_id)
+        if prof is not None:
+            prof.last_seen = max(prof.last_seen, win.end)
         mature = prof is not None and prof.span_hours() >= p.min_history_hours and prof.events >= p.min_events
         f = window_features(win, self.profiles, by_principal, window_seconds=self.W, mature=mature,
                             v4_bits=p.ipv4_prefix, v6_bits=p.ipv6_prefix)  # fmt: skip

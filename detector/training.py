@@ -67,7 +67,7 @@ def train(
         },
         "thresholds": {
             "forest": round(forest.threshold, 6) if forest else None,
-            "forest_quantile": settings.forest.threshold_quantile,
+            "forest_contamination": settings.forest.contamination,
             "forest_margin": settings.forest.threshold_margin,
         },
         "validation": validation,

@@ -71,6 +71,21 @@ def save_model(model: TrainedModel, out: Path, inputs: list[Path]) -> dict[str, 
     return card
 
 
+def update_profiles(directory: Path, profiles: Profiles, events: int) -> None:
+    """Replace a verified model's profiles with ones that kept learning; re-sign the card's digest."""
+    load_model(directory)  # refuse to touch a directory that does not verify
+    card_path = directory / CARD
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    tmp = directory / (PROFILES + ".tmp")
+    with gzip.open(tmp, "wt", encoding="utf-8") as fh:
+        json.dump(profiles.to_dict(), fh, separators=(",", ":"))
+    tmp.replace(directory / PROFILES)
+    card["files"][PROFILES] = sha256_file(directory / PROFILES)
+    updates = card.setdefault("profile_updates", [])
+    updates.append({"at": datetime.now(UTC).isoformat(timespec="seconds"), "events": events})
+    card_path.write_text(json.dumps(card, indent=2, sort_keys=True), encoding="utf-8")
+
+
 def load_model(directory: Path) -> TrainedModel:
     """Read and verify a model directory; raise ModelError saying what is wrong."""
     card_path = directory / CARD
@@ -80,10 +95,15 @@ def load_model(directory: Path) -> TrainedModel:
         card = json.loads(card_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot read {card_path}: {exc}") from None
+    files = card.get("files") if isinstance(card, dict) else None
+    if not isinstance(files, dict) or not all(isinstance(d, str) for d in files.values()):
+        raise ModelError(f"{card_path} is not a KeyWatch model card (no 'files' digests)")
+    unknown = set(files) - {FOREST, FOREST_STATS, PROFILES}
+    if unknown:
+        raise ModelError(f"{card_path} lists files KeyWatch does not load: {', '.join(sorted(unknown))}")
     problem = check_schema(card.get("feature_names", []), card.get("feature_schema_version", -1))
     if problem:
         raise ModelError(f"model {directory} was trained for another feature schema: {problem}")
-    files = card.get("files") or {}
     for name, digest in files.items():
         path = directory / name
         if not path.is_file() or sha256_file(path) != digest:

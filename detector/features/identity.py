@@ -33,6 +33,8 @@ def ip_prefix(address: str, v4_bits: int = 24, v6_bits: int = 48) -> str:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
     bits = v4_bits if ip.version == 4 else v6_bits
     return str(ipaddress.ip_network(f"{ip}/{bits}", strict=False))
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from detector.domain.events import Event
-from detector.domain.operations import OpClass, classify
-from detector.features.identity import ip_prefix, is_human, principal_identity
+from detector.domain.operations import OpClass
+from detector.features.identity import is_human, principal_identity
 from detector.features.profiles import (
     KeyProfile,
     PrincipalProfile,
@@ -18,12 +18,10 @@ _DIMENSIONS = ("operations", "countries", "principals", "prefixes", "user_agents
 
 
 def _remember_recent(prof: KeyProfile, f: WindowFeatures, now: float, keep_seconds: float) -> None:
-    """Note callers and networks first seen after maturity; forget them after ``keep_seconds``."""
+    """Note callers first seen after maturity; forget them after ``keep_seconds``."""
     recent = prof.recent_sources
     for value in f.new_principals:
         recent.setdefault("p:" + value, now)
-    for value in f.new_prefixes:
-        recent.setdefault("n:" + value, now)
     for value in [v for v, first in recent.items() if first < now - keep_seconds]:
         del recent[value]
 
@@ -52,6 +50,8 @@ def learn_window(profiles: Profiles, f: WindowFeatures, cap: int, recent_seconds
         for value, c in counts.items():
             if not bump(store, value, c, cap) and dim not in prof.saturated:
                 prof.saturated.append(dim)
+    for ident, c in f.data_callers.items():
+        bump(prof.data_principals, ident, c, cap)
     for _, cls, ident in f.privileged:
         bump(prof.admin_principals, ident, 1, cap)
         if cls is OpClass.DESTRUCTIVE:
@@ -97,27 +97,6 @@ def learn_principal_window(profiles: Profiles, pw: PrincipalWindow) -> None:
         return
     pp.max_denied_window = max(pp.max_denied_window, pw.denied)
     pp.max_keys_window = max(pp.max_keys_window, len(pw.keys))
-
-
-def learn_late_event(profiles: Profiles, ev: Event, cap: int, v4_bits: int, v6_bits: int) -> None:
-    """Fold an event that arrived after its window closed into the profiles (no detection)."""
-    prof = profiles.keys.get(ev.key_id)
-    if prof is None:
-        prof = profiles.keys[ev.key_id] = KeyProfile(first_ts=ev.ts, last_ts=ev.ts)
-    prof.events += 1
-    prof.how_counts[hour_of_week(ev.ts)] += 1
-    ident = principal_identity(ev.principal)
-    bump(prof.operations, ev.operation, 1, cap)
-    bump(prof.principals, ident, 1, cap)
-    if ev.country:
-        bump(prof.countries, ev.country, 1, cap)
-    if ev.source_ip:
-        bump(prof.prefixes, ip_prefix(ev.source_ip, v4_bits, v6_bits), 1, cap)
-    if classify(ev.source, ev.operation) in (OpClass.ADMIN, OpClass.DESTRUCTIVE):
-        bump(prof.admin_principals, ident, 1, cap)
-    pp = _principal(profiles, ident, ev.ts)
-    pp.events += 1
-    bump(pp.keys, ev.key_id, 1, cap)
 
 
 def _principal(profiles: Profiles, ident: str, ts: float) -> PrincipalProfile:

@@ -7,6 +7,7 @@ for that profile (it cannot tell new from forgotten) and says so through ``satur
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,13 +84,17 @@ class KeyProfile:
     principals: dict[str, int] = field(default_factory=dict)
     prefixes: dict[str, int] = field(default_factory=dict)
     user_agents: dict[str, int] = field(default_factory=dict)
+    data_principals: dict[str, int] = field(default_factory=dict)  # callers with successful data use
     admin_principals: dict[str, int] = field(default_factory=dict)
     destructive_principals: dict[str, int] = field(default_factory=dict)
     max_denied_window: int = 0
     hod_max: list[int] = field(default_factory=lambda: [0] * 24)
     people_hours: dict[str, list[int]] = field(default_factory=dict)  # person -> calls per UTC hour
-    recent_sources: dict[str, float] = field(default_factory=dict)  # "p:"/"n:" + value -> first seen
+    recent_sources: dict[str, float] = field(default_factory=dict)  # "p:" + caller -> first seen
     saturated: list[str] = field(default_factory=list)
+    last_seen: float = 0.0  # last window closed for this key, learned or quarantined (drives eviction)
+    # Hour-of-day shares, recomputed once per hour of learned time; saved with the profile so a
+    # reloaded model judges exactly like the process that saved it.
     shares_cache: tuple[int, list[float]] | None = field(default=None, repr=False, compare=False)
 
     def span_hours(self) -> int:
@@ -136,12 +141,13 @@ class KeyProfile:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {n: getattr(self, n) for n in self.__slots__ if n != "shares_cache"}
+        return {n: getattr(self, n) for n in self.__slots__}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> KeyProfile:
         """Inverse of :meth:`to_dict`."""
-        return cls(**data)
+        cache = data.get("shares_cache")
+        return cls(**{**data, "shares_cache": (int(cache[0]), list(cache[1])) if cache else None})
 
 
 def _baseline(total: float, sumsq: float, windows: float, hours: int, basis: str) -> Baseline:
@@ -221,10 +227,14 @@ class Profiles:
             org=OrgProfile.from_dict(data["org"]),
         )
 
+    def copy(self) -> Profiles:
+        """An independent deep copy (a Pipeline keeps learning into the profiles it is given)."""
+        return copy.deepcopy(self)
+
     def evict_idle(self, now: float, idle_seconds: float) -> int:
         """Forget keys and principals not seen for ``idle_seconds`` of event time; return how many."""
         cutoff = now - idle_seconds
-        stale_keys = [k for k, p in self.keys.items() if p.last_ts < cutoff]
+        stale_keys = [k for k, p in self.keys.items() if max(p.last_ts, p.last_seen) < cutoff]
         stale_principals = [k for k, p in self.principals.items() if p.last_ts < cutoff]
         for k in stale_keys:
             del self.keys[k]

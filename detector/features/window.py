@@ -67,7 +67,8 @@ class WindowFeatures:
     denied: int
     errors: int
     hour_share: float
-    recent_source_events: int = 0  # calls from callers or networks new to the key, or new within a day
+    data_callers: dict[str, int] = field(default_factory=dict)  # successful data calls per caller
+    recent_source_events: int = 0  # calls by callers new to the key, or new to it within a day
 
 
 def principal_windows(windows: list[KeyWindow], max_evidence: int) -> dict[str, PrincipalWindow]:
@@ -113,6 +114,7 @@ def window_features(
     classes = dict.fromkeys(OpClass, 0)
     ips: set[str] = set()
     privileged: list[tuple[Event, OpClass, str]] = []
+    data_callers: dict[str, int] = {}
     denied = errors = 0
     for ev in win.events:
         cls = classify(ev.source, ev.operation)
@@ -134,6 +136,8 @@ def window_features(
                 errors += 1
         if cls is OpClass.ADMIN or cls is OpClass.DESTRUCTIVE:
             privileged.append((ev, cls, ident))
+        elif cls is OpClass.DATA and ev.outcome == "success":
+            _count(data_callers, ident)
     profile = profiles.keys.get(win.key_id)
     n = len(win.events)
     base = profile.baseline(win.start, window_seconds) if profile else Baseline(0.0, 0.0, 0, "none")
@@ -149,10 +153,8 @@ def window_features(
     hour_share = profile.hour_of_day_shares()[int(win.start // 3600) % 24] if profile else 1.0
     spread, denials = _principal_excess(principals, by_principal, profiles)
     recent = profile.recent_sources if profile else {}
-    recent_events = max(
-        sum(c for p, c in principals.items() if p in new_principals or "p:" + p in recent),
-        sum(c for n, c in prefixes.items() if n in new_prefixes or "n:" + n in recent),
-    )
+    # Only callers count: a known caller on new networks is what every new region looks like.
+    recent_events = sum(c for p, c in principals.items() if p in new_principals or "p:" + p in recent)
     values = {
         "events": float(n),
         "data_events": float(classes[OpClass.DATA]),
@@ -180,7 +182,8 @@ def window_features(
     }
     return WindowFeatures(
         win, values, base, mature, principals, countries, prefixes, agents, operations, classes,
-        new_countries, new_principals, new_prefixes, privileged, denied, errors, hour_share, recent_events,
+        new_countries, new_principals, new_prefixes, privileged, denied, errors, hour_share, data_callers,
+        recent_events,
     )  # fmt: skip
 
 

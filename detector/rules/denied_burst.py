@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from detector.domain.alerts import Finding, Reason, Severity
+from detector.features.identity import principal_identity
 from detector.features.window import PrincipalWindow, WindowFeatures
 from detector.rules.base import RuleContext, evidence, finding, plural, top_principal
 
@@ -28,7 +29,8 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     denied_callers: dict[str, int] = {}
     for e in f.window.events:
         if e.outcome == "denied":
-            denied_callers[e.principal] = denied_callers.get(e.principal, 0) + 1
+            ident = principal_identity(e.principal)
+            denied_callers[ident] = denied_callers.get(ident, 0) + 1
     return finding(NAME, f, Severity.MEDIUM, float(f.denied), reasons, ids, top_principal(denied_callers))
 
 
@@ -45,7 +47,7 @@ def check_principal(pw: PrincipalWindow, start: float, end: float, ctx: RuleCont
         return None
     text = (
         f"{pw.principal} was denied {plural(pw.denied, 'time')} on {plural(len(pw.denied_keys), 'key')} "
-        f"in one window (at most {usual} denials per window before)"
+        f"in one window (at most {plural(usual, 'denial')} per window before)"
     )
     reasons = [Reason("principal_denied_excess", pw.denied, usual, text)]
     key = max(pw.denied_keys, key=pw.denied_keys.__getitem__)

@@ -35,11 +35,11 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
             continue
         usual = ", ".join(sorted(profile.countries, key=profile.countries.__getitem__, reverse=True)[:5])
         if country in org:
+            who = "by callers that already use it" if expansion else "by callers new to this key"
             text = (
-                f"{plural(n, 'call')} from {country}, where this key has never been used "
-                f"(usually {usual}), by callers new to this key"
+                f"{plural(n, 'call')} from {country}, where this key was never used (usually {usual}), {who}"
             )
-            level = Severity.MEDIUM
+            level = Severity.LOW if expansion else Severity.MEDIUM
         else:
             text = (
                 f"{plural(n, 'call')} from {country}, a country never seen for this key "

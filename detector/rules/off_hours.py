@@ -111,7 +111,7 @@ def _quiet_hour(
     if days < cfg.min_history_days or share > cfg.max_caller_share:
         return None
     per_hour = (c[hour - 1] + c[hour] + c[(hour + 1) % 24]) / 3 / days
-    if float(poisson.sf(so_far - 1, max(per_hour, 0.01))) > cfg.max_p_value:
+    if float(poisson.sf(so_far - 1, max(per_hour, 0.01))) > cfg.caller_max_p_value:
         return None
     text = (
         f"{plural(so_far, 'call')} by {ident} since {hour:02d}:00 UTC; around this hour it makes "

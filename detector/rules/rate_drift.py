@@ -1,4 +1,4 @@
-"""Low and slow: a sustained rise above baseline that coincides with unfamiliar sources."""
+"""Low and slow: a sustained rise above baseline while callers new to the key take part."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ NAME = "rate_drift"
 
 
 def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
-    """One-sided CUSUM of the window z-score, fed only while new callers or networks take part.
+    """One-sided CUSUM of the window z-score, fed only while callers new to the key take part.
 
-    A legitimate surge from familiar sources does not accumulate; a slow exfiltration from a new
-    principal or network does, even when no single window is a spike. "New" lasts a day
-    (``profile.recent_hours``): learning a source in its first window must not hide its rise.
+    A legitimate surge by familiar callers does not accumulate; a slow exfiltration by a new
+    caller does, even when no single window is a spike. New *networks* of known callers do not
+    feed it: that is what every deployment to a new region looks like (see the README's limits).
+    Each window adds at most ``max_step_sigma`` (spikes are the spike rule's business) and the
+    sum is capped at ``threshold + max_step_sigma``. "New" lasts ``profile.recent_hours``, so learning a caller in its first
+    window does not hide its rise.
     """
     cfg = ctx.settings.rules.rate_drift
     key = f.window.key_id
@@ -25,18 +28,21 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     gap = max(round((f.window.start - last) / width) - 1, 0)
     score = max(0.0, score - cfg.slack_sigma * gap)
     n = f.values["events"]
-    fresh = f.recent_source_events
+    fresh = f.recent_source_events  # callers new to the key within a day (not new networks)
     if n and fresh / n >= cfg.min_unfamiliar_share:
-        score = max(0.0, score + f.values["rate_z"] - cfg.slack_sigma)
+        score = max(0.0, score + min(f.values["rate_z"], cfg.max_step_sigma) - cfg.slack_sigma)
     else:
         score = max(0.0, score - cfg.slack_sigma)
+    # Capped just above the threshold: a drift that goes on keeps alarming (one merged alert),
+    # one that stops falls below the threshold within a few windows instead of a long tail.
+    score = min(score, cfg.threshold + cfg.max_step_sigma)
     ctx.drift[key] = (score, f.window.start)
     if score < cfg.threshold:
         return None
     text = (
         f"calls have run above this key's usual {f.baseline.mean:.1f} per window for a sustained "
-        f"period (cumulative excess {score:.1f}σ, limit {cfg.threshold:.0f}σ) while new callers or "
-        "networks were active"
+        f"period (cumulative excess {score:.1f}σ, limit {cfg.threshold:.0f}σ) while callers new to "
+        "this key were active"
     )
     reasons = [Reason("rate_z", round(f.values["rate_z"], 2), round(f.baseline.mean, 2), text)]
     ids = evidence(f.window.events, ctx.max_evidence)

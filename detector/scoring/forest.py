@@ -104,7 +104,8 @@ def _untransform(value: float, index: int) -> float:
 def fit_forest(rows: np.ndarray, settings: ForestSettings) -> tuple[ForestModel, np.ndarray]:
     """Fit on training rows (already transformed); return the model and its training scores.
 
-    The threshold is the ``threshold_quantile`` of training scores plus ``threshold_margin``.
+    The threshold is the ``1 - contamination`` quantile of training scores (with the default
+    ``contamination=0``, the highest training score) plus ``threshold_margin``.
 
     Examples
     --------
@@ -119,12 +120,12 @@ def fit_forest(rows: np.ndarray, settings: ForestSettings) -> tuple[ForestModel,
     forest = IsolationForest(
         n_estimators=settings.n_estimators,
         max_samples=min(settings.max_samples, len(rows)),
-        contamination=settings.contamination,
+        contamination="auto",  # only moves scikit-learn's predict() offset, which is not used here
         random_state=settings.random_state,
         n_jobs=1,
     ).fit(rows)
     scores = -forest.score_samples(rows)
-    threshold = float(np.quantile(scores, settings.threshold_quantile)) + settings.threshold_margin
+    threshold = float(np.quantile(scores, 1.0 - settings.contamination)) + settings.threshold_margin
     low, median, high = np.quantile(rows, [0.01, 0.5, 0.99], axis=0)
     scale = np.maximum(high - low, 0.1)
     constant = rows.max(axis=0) - rows.min(axis=0) < 1e-9

@@ -71,4 +71,3 @@ def make_pipeline(history: History) -> MakePipeline:
 def mature(make_pipeline: MakePipeline) -> Pipeline:
     """A detection pipeline whose keys and principals have a mature, three-day profile."""
     return make_pipeline()
-

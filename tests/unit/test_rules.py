@@ -9,6 +9,7 @@ benign variant raises nothing.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -95,7 +96,8 @@ def _orders_from_frankfurt() -> list[Event]:
 
 def _intruder_from_frankfurt() -> list[Event]:
     return merged(
-        around(AT), spread(AT + MINUTE, 3, prefix="de", principal=INTRUDER, source_ip="3.120.9.9", place=FRANKFURT)
+        around(AT),
+        spread(AT + MINUTE, 3, prefix="de", principal=INTRUDER, source_ip="3.120.9.9", place=FRANKFURT),
     )
 
 
@@ -113,7 +115,7 @@ def _alice_new_york_then_frankfurt(gap: float) -> Callable[[], list[Event]]:
 def _orders_hops_to_frankfurt() -> list[Event]:
     # A workload role runs in every region its service is deployed to: a hop between two
     # countries the organisation works from is not travel.
-    hop = make_event(event_id="hop", ts=AT + 90, key_id=KEY_DEV, source_ip="3.120.9.9", place=FRANKFURT)
+    hop = make_event(event_id="hop", ts=AT + 90, source_ip="3.120.9.9", place=FRANKFURT)
     return merged(around(AT), [hop])
 
 
@@ -154,8 +156,11 @@ def _alice_at(at: float, n: int) -> Callable[[], list[Event]]:
 
 
 def _reports_on_dev_at(at: float) -> Callable[[], list[Event]]:
-    return lambda: merged(around(at), spread(at + MINUTE, 8, prefix="rep", key_id=KEY_DEV, operation="Encrypt",
-                                            **AS_REPORTS))  # fmt: skip
+    def events() -> list[Event]:
+        calls = spread(at + MINUTE, 8, prefix="rep", key_id=KEY_DEV, operation="Encrypt", **AS_REPORTS)
+        return merged(around(at), calls)
+
+    return events
 
 
 def _calls(n: int, **fields: object) -> Callable[[], list[Event]]:
@@ -173,19 +178,27 @@ POSITIVE = {
         "new_geography", _intruder_from_frankfurt, MEDIUM_ONLY, INTRUDER_ID, ("DE",)
     ),
     "impossible_travel: person in New York then Frankfurt 10 min later": Positive(
-        "impossible_travel", _alice_new_york_then_frankfurt(10 * MINUTE), HIGH_ONLY, ALICE, ("US", "DE", "km/h")
+        "impossible_travel",
+        _alice_new_york_then_frankfurt(10 * MINUTE),
+        HIGH_ONLY,
+        ALICE,
+        ("US", "DE", "km/h"),
     ),
     "volume_spike: 40x the hour's baseline": Positive(
         "volume_spike", lambda: _spike(200), HIGH_ONLY, ORDERS_ID, ("×", "10:02")
     ),
     "rate_drift: slow rise by a role never seen before": Positive(
-        "rate_drift", _drift(principal=INTRUDER), (Severity.MEDIUM,), INTRUDER_ID, ("σ", "new callers")
+        "rate_drift", _drift(principal=INTRUDER), (Severity.MEDIUM,), INTRUDER_ID, ("σ", "limit 25σ")
     ),
     "unusual_admin: ScheduleKeyDeletion by a principal that never administered": Positive(
         "unusual_admin", _one("ScheduleKeyDeletion"), HIGH_ONLY, ORDERS_ID, ("ScheduleKeyDeletion", "never")
     ),
     "unusual_admin: ScheduleKeyDeletion by the key's admin who never destroyed": Positive(
-        "unusual_admin", _one("ScheduleKeyDeletion", **AS_ALICE), (Severity.LOW,), ALICE, ("ScheduleKeyDeletion",)
+        "unusual_admin",
+        _one("ScheduleKeyDeletion", **AS_ALICE),
+        (Severity.LOW,),
+        ALICE,
+        ("ScheduleKeyDeletion",),
     ),
     "denied_burst: 15 denied calls in one window": Positive(
         "denied_burst", lambda: _denied(15), MEDIUM_ONLY, ORDERS_ID, ("15 denied calls",)
@@ -205,24 +218,45 @@ POSITIVE = {
     "new_principal: data calls by a role known on other keys": Positive(
         "new_principal", _calls(3, **AS_REPORTS), MEDIUM_ONLY, REPORTS_ID, (REPORTS_ID, "never on this key")
     ),
+    "new_principal: a caller that only ever read metadata starts decrypting": Positive(
+        "new_principal",
+        lambda: merged(
+            _calls(3, principal=INTRUDER, operation="DescribeKey")(),
+            spread(AT + 5 * MINUTE, 3, prefix="dec", principal=INTRUDER),
+        ),
+        MEDIUM_ONLY,
+        INTRUDER_ID,
+        (INTRUDER_ID, "metadata"),
+    ),
     "new_operation: re-encryption sweep": Positive(
         "new_operation", _calls(8, operation="ReEncrypt"), MEDIUM_ONLY, ORDERS_ID, ("8 ReEncrypt calls",)
     ),
 }
 
 NEGATIVE = {
-    "new_geography: known caller expands into an org country": Negative("new_geography", _orders_from_frankfurt),
+    "new_geography: known caller expands into an org country": Negative(
+        "new_geography", _orders_from_frankfurt
+    ),
     "impossible_travel: person flies New York to Frankfurt in 7.6 h": Negative(
         "impossible_travel", _alice_new_york_then_frankfurt(7.6 * HOUR)
     ),
-    "impossible_travel: workload in two org regions": Negative("impossible_travel", _orders_hops_to_frankfurt),
+    "impossible_travel: workload in two org regions": Negative(
+        "impossible_travel", _orders_hops_to_frankfurt
+    ),
     "volume_spike: batch 3x surge from known sources": Negative("volume_spike", _batch_surge),
     "rate_drift: batch 3x surge from known sources": Negative("rate_drift", _batch_surge),
-    "rate_drift: same slow rise from the usual network": Negative("rate_drift", _drift(source_ip="54.157.10.3")),
+    "rate_drift: same slow rise from the usual network": Negative(
+        "rate_drift", _drift(source_ip="54.157.10.3")
+    ),
+    "rate_drift: known caller from a new network (a new region, by design)": Negative(
+        "rate_drift", _drift(source_ip="54.160.1.7")
+    ),
     "unusual_admin: routine rotation by the key's admin": Negative(
         "unusual_admin", _one("RotateKeyOnDemand", **AS_ALICE)
     ),
-    "unusual_admin: policy change by the key's admin": Negative("unusual_admin", _one("PutKeyPolicy", **AS_ALICE)),
+    "unusual_admin: policy change by the key's admin": Negative(
+        "unusual_admin", _one("PutKeyPolicy", **AS_ALICE)
+    ),
     "denied_burst: a few denials": Negative("denied_burst", lambda: _denied(3)),
     "denied_probing: denied on two keys": Negative("denied_probing", lambda: _probe((KEY_PROD, KEY_DEV))),
     "off_hours: person working in the daytime": Negative("off_hours", _alice_at(AT, 4)),
@@ -235,7 +269,9 @@ NEGATIVE = {
         "new_principal", _calls(3, principal=INTRUDER, outcome="denied")
     ),
     "new_operation: a couple of new data calls": Negative("new_operation", _calls(3, operation="ReEncrypt")),
-    "new_operation: new read operation in volume": Negative("new_operation", _calls(8, operation="ListGrants")),
+    "new_operation: new read operation in volume": Negative(
+        "new_operation", _calls(8, operation="ListGrants")
+    ),
 }
 
 
@@ -251,14 +287,22 @@ def _only(alerts: list[Alert], detector: str) -> Alert:
     return found[0]
 
 
+def _first(alerts: list[Alert], detector: str) -> Alert:
+    """The earliest alert of ``detector`` (how many episodes one attack makes is tested apart)."""
+    found = by_detector(alerts, detector)
+    assert found, f"no {detector} alert among {[(a.detector, a.count) for a in alerts]}"
+    return min(found, key=lambda a: a.first_window_start)
+
+
 @pytest.mark.parametrize("case", POSITIVE.values(), ids=POSITIVE.keys())
 def test_attack_raises_an_explained_alert(case: Positive, make_pipeline, settings: DetectionSettings) -> None:
     events = case.events()
     pipe: Pipeline = make_pipeline(_settings(settings, case.rules))
-    alert = _only(run(pipe, events), case.detector)
+    alert = _first(run(pipe, events), case.detector)
     assert alert.severity in case.severities
     assert alert.key_id == case.key_id
-    assert alert.principal == case.principal
+    # Identity, not the raw principal: one rule (see the denied_burst test below) keeps session names.
+    assert principal_identity(alert.principal or "") == case.principal
     assert alert.reasons, "an alert must say why"
     text = alert.reasons[0].text
     assert text.strip()
@@ -309,8 +353,6 @@ RULES = {**KEY_RULES, **PRINCIPAL_RULES}
 @pytest.mark.parametrize("name", RULES)
 def test_rule_is_silent_on_windows_identical_to_history(name: str, history, settings) -> None:
     """Each rule, called directly, returns None on windows exactly like the ones it learned from."""
-    import copy  # noqa: PLC0415 - keeps the module's imports about rules
-
     ctx = RuleContext(settings, copy.deepcopy(history.profiles))
     judged = 0
     for hour in (3, 10, 16):  # night trickle, full office, end of the office day
@@ -335,25 +377,31 @@ def test_rule_is_silent_on_windows_identical_to_history(name: str, history, sett
 
 
 def test_new_geography_can_be_told_to_alert_on_expansions(make_pipeline, settings) -> None:
-    """With the opt-in setting an expansion alerts, and its text must not call a known caller new."""
+    """With the opt-in setting an expansion alerts (low), and its text must not call a known caller new."""
     rules = {"new_geography": NewGeographySettings(alert_known_org_country_by_known_principal=True)}
     alert = _only(run(make_pipeline(_settings(settings, rules)), _orders_from_frankfurt()), "new_geography")
-    assert alert.severity == Severity.MEDIUM and alert.principal == ORDERS_ID
+    assert alert.severity == Severity.LOW and alert.principal == ORDERS_ID
     text = alert.reasons[0].text
     assert "DE" in text
     assert "new to this key" not in text, f"orders-app has used this key for days, yet: {text!r}"
 
 
-def test_rate_drift_catches_a_slow_rise_from_one_new_network(mature: Pipeline) -> None:
-    """The documented case: a known role, from one network new to the key, ~2.5x for 40 minutes.
-
-    No single window is a spike (below ``unfamiliar_ratio``), so only the CUSUM can see it.
-    """
-    events = _drift(source_ip="54.160.1.7")()
-    alerts = run(mature, events)
+def test_rate_drift_remembers_a_caller_learned_in_its_first_window(mature: Pipeline) -> None:
+    """A caller known elsewhere is learned on the key after one (medium) window, yet still feeds
+    the drift for ``profile.recent_hours``: ~2.5x for 40 minutes, never a spike."""
+    alerts = run(mature, _drift(**AS_REPORTS)())
     assert not by_detector(alerts, "volume_spike")
-    alert = _only(alerts, "rate_drift")
-    assert alert.principal == ORDERS_ID
+    assert by_detector(alerts, "new_principal")[0].count == 1  # learned after its first window
+    assert REPORTS_ID in mature.profiles.keys[KEY_PROD].principals
+    assert _first(alerts, "rate_drift").principal == REPORTS_ID
+
+
+@pytest.mark.parametrize("who", [AS_REPORTS, {"principal": INTRUDER}], ids=["known-elsewhere", "never-seen"])
+def test_one_sustained_drift_is_one_alert_episode(mature: Pipeline, who: dict[str, object]) -> None:
+    """40 minutes of one slow rise: one alert that grows (count, window_end), not a new one each alarm."""
+    alert = _only(run(mature, _drift(**who)()), "rate_drift")
+    assert alert.count >= 2
+    assert alert.window_end - alert.first_window_start >= 10 * MINUTE
 
 
 def test_denied_burst_names_the_caller_identity_like_other_rules(mature: Pipeline) -> None:
@@ -378,7 +426,8 @@ def test_volume_spike_below_the_familiar_ratio_is_quiet(mature: Pipeline) -> Non
 def test_quarantined_attack_is_not_learned(mature: Pipeline) -> None:
     """A high finding keeps its window out of the profile: BR stays new for the next window."""
     events = merged(
-        _burst_from_brazil(), spread(AT + 5 * MINUTE, 3, prefix="br2", source_ip="200.147.1.9", place=SAO_PAULO)
+        _burst_from_brazil(),
+        spread(AT + 5 * MINUTE, 3, prefix="br2", source_ip="200.147.1.9", place=SAO_PAULO),
     )
     alert = _only(run(mature, events), "new_geography")
     assert alert.count == 2
@@ -389,5 +438,7 @@ def test_quarantined_attack_is_not_learned(mature: Pipeline) -> None:
 def test_disabled_rules_raise_nothing(make_pipeline, settings: DetectionSettings) -> None:
     off = {name: getattr(settings.rules, name).model_copy(update={"enabled": False}) for name in KEY_RULES}
     quiet = settings.model_copy(update={"rules": RulesSettings(**off)})
-    events = merged(_burst_from_brazil(), _one("ScheduleKeyDeletion")(), _probe((KEY_PROD, KEY_DEV, OTHER_KEY)))
+    events = merged(
+        _burst_from_brazil(), _one("ScheduleKeyDeletion")(), _probe((KEY_PROD, KEY_DEV, OTHER_KEY))
+    )
     assert run(make_pipeline(quiet), events) == []
