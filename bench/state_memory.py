@@ -119,28 +119,28 @@ class Generator:
         return _GenKey(key_id, f"alias/{service}-{i % 3}", place, roles, prefixes, agents, people, born, dies)
 
     def records(self) -> Iterator[bytes]:
-        """JSON lines in event-time order, hour by hour."""
+        """JSON lines in event-time order, hour by hour (only an hour's timestamps are buffered)."""
         for hour in range(self.hours):
             alive = [k for k in self.universe if k.born_h <= hour < k.dies_h]
-            rows = [
-                self._row(k, hour)
-                for k in alive
-                for _ in range(self.rng.randint(self.rate // 2, self.rate * 3 // 2))
-            ]
-            rows.sort(key=lambda r: r[0])
-            for ts, row in rows:
-                row["ts"] = format_ts(ts)
-                yield orjson.dumps(row)
+            rng = self.rng
+            plan = sorted(
+                (START + hour * 3600 + rng.random() * 3600, k)
+                for k in range(len(alive))
+                for _ in range(rng.randint(self.rate // 2, self.rate * 3 // 2))
+            )
+            for ts, k in plan:
+                yield orjson.dumps(self._row(alive[k], ts))
 
-    def _row(self, k: _GenKey, hour: int) -> tuple[float, dict[str, Any]]:
+    def _row(self, k: _GenKey, ts: float) -> dict[str, Any]:
         rng = self.rng
         if rng.random() < 0.01:
             principal = rng.choice(k.people)
         else:
             principal = f"{rng.choice(k.roles)}/session-{rng.randrange(20)}"
         country, lat, lon, region = k.place
-        row = {
+        return {
             "event_id": f"{rng.getrandbits(128):032x}",
+            "ts": format_ts(ts),
             "key_id": k.key_id,
             "operation": _pick(rng, _OPS),
             "principal": principal,
@@ -154,7 +154,6 @@ class Generator:
             "region": region,
             "key_alias": k.alias,
         }
-        return START + hour * 3600 + rng.random() * 3600, row
 
 
 def _pick(rng: random.Random, weighted: tuple[tuple[str, float], ...]) -> str:
@@ -282,8 +281,12 @@ def measure_profiles(source: str, keys: int, args: argparse.Namespace, settings:
     tracemalloc.start()
     base, started = traced(), time.perf_counter()
     pipe = Pipeline(settings.detection, trust_input=True, enricher=enricher)
-    samples = stream(pipe, records, WINDOW_SAMPLE_SECONDS)
+    samples = stream(pipe, records, WINDOW_SAMPLE_SECONDS if 2 in _counts(args.sections) else None)
     seconds, events, profiles = time.perf_counter() - started, pipe.stats.events, pipe.profiles
+    print(
+        f"  {source} {keys} keys: {events:,} events in {seconds:.1f} s (tracemalloc on), "
+        f"load {_machine.loadavg()}"
+    )
     del pipe, records
     clear_caches()
     gc.collect()
@@ -360,6 +363,7 @@ def churn_run(settings: DetectionSettings, args: argparse.Namespace, idle: float
                 next_hour += 4
     pipe.process(chunk)
     pipe.finish()
+    del chunk  # the last partial batch would otherwise still hold its events
     rows.append(_churn_row(pipe, args.churn_hours, base))
     tracemalloc.stop()
     return rows
@@ -491,10 +495,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--churn-rate", type=int, default=60)
     p.add_argument("--lifetime", type=int, default=6, help="hours each churning key is alive (default 6)")
     p.add_argument("--short-idle", type=float, default=7200.0, help="short idle_evict_seconds (default 7200)")
+    p.add_argument("--sections", default="1,2,3", help="which measurements to run (default 1,2,3)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--cpu", type=int, default=0, help="core to pin to (default 0)")
     p.add_argument("--config", type=Path, default=None, help="KeyWatch config file (default: built-in)")
     return p.parse_args(argv)
+
+
+def _streams(args: argparse.Namespace) -> list[tuple[str, int]]:
+    """(source, keys) of every history stream to measure."""
+    sims = [("simulate", k) for k in _counts(args.sim_keys)]
+    return sims + [("generator", k) for k in _counts(args.gen_keys)]
 
 
 def _counts(text: str) -> list[int]:
@@ -509,24 +520,20 @@ def main(argv: list[str] | None = None) -> int:
         f"{_machine.pin_to_core(args.cpu)}"
     )
     settings = load_settings(args.config)
-    runs = [("simulate", k) for k in _counts(args.sim_keys)] + [
-        ("generator", k) for k in _counts(args.gen_keys)
-    ]
-    rows = []
-    for source, keys in runs:
-        rows.append(measure_profiles(source, keys, args, settings))
-        print(
-            f"  {source} {keys} keys: {rows[-1].events:,} events in {rows[-1].seconds:.1f} s "
-            f"(tracemalloc on), load {_machine.loadavg()}"
-        )
-    print_profiles(rows)
-    print_windows(rows)
-    default_idle = settings.window.idle_evict_seconds
-    churn = {
-        f"{default_idle:g} (default)": churn_run(settings.detection, args, default_idle),
-        f"{args.short_idle:g}": churn_run(settings.detection, args, args.short_idle),
-    }
-    print_churn(churn, args)
+    sections = set(_counts(args.sections))
+    if sections & {1, 2}:
+        rows = [measure_profiles(source, keys, args, settings) for source, keys in _streams(args)]
+        if 1 in sections:
+            print_profiles(rows)
+        if 2 in sections:
+            print_windows(rows)
+    if 3 in sections:
+        default_idle = settings.window.idle_evict_seconds
+        churn = {
+            f"{default_idle:g} (default)": churn_run(settings.detection, args, default_idle),
+            f"{args.short_idle:g}": churn_run(settings.detection, args, args.short_idle),
+        }
+        print_churn(churn, args)
     print(f"\nload average at the end {_machine.loadavg()}")
     return 0
 

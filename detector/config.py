@@ -61,7 +61,7 @@ class ImpossibleTravelSettings(_Frozen):
 class VolumeSpikeSettings(_Frozen):
     enabled: bool = True
     min_events: int = Field(30, ge=1)
-    ratio: float = Field(8.0, gt=1)
+    ratio: float = Field(10.0, gt=1)
     unfamiliar_ratio: float = Field(3.0, gt=1)
     z: float = Field(6.0, gt=0)
     high_ratio: float = Field(20.0, gt=1)
@@ -70,8 +70,8 @@ class VolumeSpikeSettings(_Frozen):
 
 class DriftSettings(_Frozen):
     enabled: bool = True
-    slack_sigma: float = Field(1.0, ge=0)
-    threshold: float = Field(25.0, gt=0)
+    slack_sigma: float = Field(0.25, ge=0)
+    threshold: float = Field(20.0, gt=0)
     max_step_sigma: float = Field(4.0, gt=0)
     min_unfamiliar_share: float = Field(0.05, ge=0, le=1)
 
@@ -92,7 +92,7 @@ class DeniedBurstSettings(_Frozen):
 
 class OffHoursSettings(_Frozen):
     enabled: bool = True
-    min_events: int = Field(5, ge=1)
+    min_events: int = Field(10, ge=1)
     max_usual_share: float = Field(0.02, ge=0, le=1)
     min_history_days: float = Field(2.0, ge=0)
     max_p_value: float = Field(1e-6, gt=0, lt=1)
@@ -118,7 +118,7 @@ class ForestSettings(_Frozen):
     n_estimators: int = Field(200, ge=10)
     max_samples: int = Field(512, ge=16)
     contamination: float = Field(0.0, ge=0, le=0.5)
-    threshold_margin: float = Field(0.02, ge=0)
+    threshold_margin: float = Field(0.05, ge=0)
     random_state: int = 0
 
 

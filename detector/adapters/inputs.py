@@ -28,13 +28,27 @@ class InputBatch:
         )
 
 
+LOG_SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".gz")
+
+
+def expand_inputs(paths: list[Path]) -> list[Path]:
+    """Files as given; directories become their log files (recursively, sorted by name)."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(LOG_SUFFIXES)))
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+    return out
+
+
 def read_events(paths: list[Path], fmt: str = "auto", dead_letter: Path | None = None) -> InputBatch:
     """Parse every record of every file; unparseable ones go to ``dead_letter`` with the reason."""
     if fmt not in FORMATS:
         raise UnknownFormatError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    for path in paths:
-        if not path.is_file():
-            raise FileNotFoundError(2, "No such file", str(path))
+    paths = expand_inputs(paths)
     batch = InputBatch()
     with DeadLetterWriter(dead_letter) as dead:
         for path in paths:

@@ -12,16 +12,21 @@ from detector.features.profiles import (
     bump,
     hour_of_week,
 )
-from detector.features.window import PrincipalWindow, WindowFeatures
+from detector.features.window import PrincipalWindow, WindowFeatures, settled_place
 
 _DIMENSIONS = ("operations", "countries", "principals", "prefixes", "user_agents")
 
 
 def _remember_recent(prof: KeyProfile, f: WindowFeatures, now: float, keep_seconds: float) -> None:
-    """Note callers first seen after maturity; forget them after ``keep_seconds``."""
+    """Note callers, and networks at known places, first seen after maturity; forget them later."""
     recent = prof.recent_sources
     for value in f.new_principals:
         recent.setdefault("p:" + value, now)
+    for value in f.new_prefixes:
+        if settled_place(prof, f.places.get(value, "")):
+            recent.setdefault("n:" + value, now)
+    for place in set(f.places.values()) - prof.places.keys():
+        recent.setdefault("l:" + place, now)
     for value in [v for v, first in recent.items() if first < now - keep_seconds]:
         del recent[value]
 
@@ -52,6 +57,8 @@ def learn_window(profiles: Profiles, f: WindowFeatures, cap: int, recent_seconds
                 prof.saturated.append(dim)
     for ident, c in f.data_callers.items():
         bump(prof.data_principals, ident, c, cap)
+    for place in set(f.places.values()):
+        bump(prof.places, place, 1, cap)
     for _, cls, ident in f.privileged:
         bump(prof.admin_principals, ident, 1, cap)
         if cls is OpClass.DESTRUCTIVE:

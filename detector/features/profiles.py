@@ -90,7 +90,8 @@ class KeyProfile:
     max_denied_window: int = 0
     hod_max: list[int] = field(default_factory=lambda: [0] * 24)
     people_hours: dict[str, list[int]] = field(default_factory=dict)  # person -> calls per UTC hour
-    recent_sources: dict[str, float] = field(default_factory=dict)  # "p:" + caller -> first seen
+    recent_sources: dict[str, float] = field(default_factory=dict)  # "p:"/"n:" + value -> first seen
+    places: dict[str, int] = field(default_factory=dict)  # ~10 km places its callers work from
     saturated: list[str] = field(default_factory=list)
     last_seen: float = 0.0  # last window closed for this key, learned or quarantined (drives eviction)
     # Hour-of-day shares, recomputed once per hour of learned time; saved with the profile so a

@@ -68,7 +68,10 @@ class WindowFeatures:
     errors: int
     hour_share: float
     data_callers: dict[str, int] = field(default_factory=dict)  # successful data calls per caller
-    recent_source_events: int = 0  # calls by callers new to the key, or new to it within a day
+    places: dict[str, str] = field(default_factory=dict)  # network prefix -> place of its first call
+    # Calls by callers new to the key (or within a day), or from networks new to it at places it
+    # already works from. New networks at new places look like a deployment to a new region.
+    recent_source_events: int = 0
 
 
 def principal_windows(windows: list[KeyWindow], max_evidence: int) -> dict[str, PrincipalWindow]:
@@ -115,6 +118,7 @@ def window_features(
     ips: set[str] = set()
     privileged: list[tuple[Event, OpClass, str]] = []
     data_callers: dict[str, int] = {}
+    places: dict[str, str] = {}
     denied = errors = 0
     for ev in win.events:
         cls = classify(ev.source, ev.operation)
@@ -124,7 +128,10 @@ def window_features(
         _count(operations, ev.operation)
         if ev.source_ip:
             ips.add(ev.source_ip)
-            _count(prefixes, ip_prefix(ev.source_ip, v4_bits, v6_bits))
+            prefix = ip_prefix(ev.source_ip, v4_bits, v6_bits)
+            _count(prefixes, prefix)
+            if ev.lat is not None and ev.lon is not None and prefix not in places:
+                places[prefix] = place_of(ev.lat, ev.lon)
         if ev.country:
             _count(countries, ev.country)
         if ev.user_agent:
@@ -153,8 +160,10 @@ def window_features(
     hour_share = profile.hour_of_day_shares()[int(win.start // 3600) % 24] if profile else 1.0
     spread, denials = _principal_excess(principals, by_principal, profiles)
     recent = profile.recent_sources if profile else {}
-    # Only callers count: a known caller on new networks is what every new region looks like.
-    recent_events = sum(c for p, c in principals.items() if p in new_principals or "p:" + p in recent)
+    recent_events = max(
+        sum(c for p, c in principals.items() if p in new_principals or "p:" + p in recent),
+        sum(c for n, c in prefixes.items() if "n:" + n in recent or _here(n, new_prefixes, places, profile)),
+    )
     values = {
         "events": float(n),
         "data_events": float(classes[OpClass.DATA]),
@@ -183,7 +192,7 @@ def window_features(
     return WindowFeatures(
         win, values, base, mature, principals, countries, prefixes, agents, operations, classes,
         new_countries, new_principals, new_prefixes, privileged, denied, errors, hour_share, data_callers,
-        recent_events,
+        places, recent_events,
     )  # fmt: skip
 
 
@@ -200,6 +209,25 @@ def _principal_excess(
         spread = max(spread, len(pw.keys) - (prof.max_keys_window if prof else 0))
         denials = max(denials, pw.denied - (prof.max_denied_window if prof else 0))
     return spread, denials
+
+
+def place_of(lat: float, lon: float) -> str:
+    """A place, about 10 km across: coordinates rounded to a tenth of a degree.
+
+    >>> place_of(51.5143, -0.0912)
+    '51.5,-0.1'
+    """
+    return f"{lat:.1f},{lon:.1f}"
+
+
+def _here(prefix: str, new: set[str], places: dict[str, str], profile: KeyProfile | None) -> bool:
+    """A network new to the key at a place the key has long worked from."""
+    return prefix in new and profile is not None and settled_place(profile, places.get(prefix, ""))
+
+
+def settled_place(profile: KeyProfile, place: str) -> bool:
+    """A place the key worked from before it became mature or more than a day ago."""
+    return place in profile.places and "l:" + place not in profile.recent_sources
 
 
 def _novel(seen_now: dict[str, int], known: dict[str, int], profile: KeyProfile | None, dim: str) -> set[str]:

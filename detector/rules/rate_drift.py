@@ -10,14 +10,15 @@ NAME = "rate_drift"
 
 
 def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
-    """One-sided CUSUM of the window z-score, fed only while callers new to the key take part.
+    """One-sided CUSUM of the window z-score, fed only while unfamiliar sources take part.
 
-    A legitimate surge by familiar callers does not accumulate; a slow exfiltration by a new
-    caller does, even when no single window is a spike. New *networks* of known callers do not
-    feed it: that is what every deployment to a new region looks like (see the README's limits).
+    Unfamiliar: callers new to the key, or networks new to it at places it already works from.
+    A legitimate surge by familiar sources does not accumulate; a slow exfiltration does, even
+    when no single window is a spike. New networks at *new* places do not feed it: that is what a
+    deployment to a new region looks like (see the README's limits).
     Each window adds at most ``max_step_sigma`` (spikes are the spike rule's business) and the
-    sum is capped at ``threshold + max_step_sigma``. "New" lasts ``profile.recent_hours``, so learning a caller in its first
-    window does not hide its rise.
+    sum is capped at ``threshold + max_step_sigma``. "New" lasts ``profile.recent_hours``, so
+    learning a caller in its first window does not hide its rise.
     """
     cfg = ctx.settings.rules.rate_drift
     key = f.window.key_id
@@ -28,7 +29,7 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     gap = max(round((f.window.start - last) / width) - 1, 0)
     score = max(0.0, score - cfg.slack_sigma * gap)
     n = f.values["events"]
-    fresh = f.recent_source_events  # callers new to the key within a day (not new networks)
+    fresh = f.recent_source_events
     if n and fresh / n >= cfg.min_unfamiliar_share:
         score = max(0.0, score + min(f.values["rate_z"], cfg.max_step_sigma) - cfg.slack_sigma)
     else:
@@ -41,8 +42,8 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
         return None
     text = (
         f"calls have run above this key's usual {f.baseline.mean:.1f} per window for a sustained "
-        f"period (cumulative excess {score:.1f}σ, limit {cfg.threshold:.0f}σ) while callers new to "
-        "this key were active"
+        f"period (cumulative excess {score:.1f}σ, limit {cfg.threshold:.0f}σ) while callers or "
+        "networks new to this key were active"
     )
     reasons = [Reason("rate_z", round(f.values["rate_z"], 2), round(f.baseline.mean, 2), text)]
     ids = evidence(f.window.events, ctx.max_evidence)

@@ -13,6 +13,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from detector.config import load_settings
+
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "tune_detector.ipynb"
 SMALL_RUN = {
@@ -27,9 +29,9 @@ TEXT_OUTPUTS = {
     "event-counts": "operation",
     "evaluation": "overall recall",
     "rule-table": "volume_spike",
-    "forest-sweep": "threshold_quantile",
+    "forest-sweep": "train_share_above",
     "rule-sweep": "max_p_value",
-    "choose": "threshold_quantile",
+    "choose": "'threshold_margin'",
     "tuned-evaluation": "overall recall",
     "model-card": "feature_schema_version",
 }
@@ -83,7 +85,10 @@ def test_notebook_runs_and_saves_a_model(executed: tuple[Any, Path, float]) -> N
     assert card["feature_schema_version"] >= 1
     assert {"forest.skops", "profiles.json.gz"} <= set(card["files"])
     assert card["training"]["inputs"][0]["path"].endswith("history.jsonl")
-    assert (tmp / "work" / "tuned-settings.yaml").is_file()
+    tuned = load_settings(tmp / "work" / "tuned-settings.yaml")  # rejects unknown keys
+    assert 0.0 <= tuned.forest.contamination <= 0.5
+    assert tuned.forest.contamination == card["thresholds"]["forest_contamination"]
+    assert tuned.forest.threshold_margin == card["thresholds"]["forest_margin"]
     print(f"notebook executed in {seconds:.1f} s")
 
 
@@ -98,6 +103,7 @@ def test_key_cells_show_their_results(executed: tuple[Any, Path, float]) -> None
 
 def test_stored_notebook_has_no_outputs() -> None:
     nb = nbformat.read(NOTEBOOK, as_version=4)
+    assert "threshold_quantile" not in NOTEBOOK.read_text(encoding="utf-8"), "a removed forest setting"
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(not c.outputs and c.execution_count is None for c in code)
     assert "parameters" in code[1].metadata.get("tags", []), "the second code cell holds the parameters"
