@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import hashlib
 import json
 import math
 import os
@@ -39,6 +40,7 @@ import _machine
 import orjson
 import yaml
 
+import detector
 from detector.adapters.inputs import read_events
 from detector.adapters.model_store import load_model, save_model
 from detector.commands import catalog_for, enricher_for, replay_events, write_jsonl
@@ -58,6 +60,9 @@ EVENTS_PER_KEY_DAY = 6_000
 START = DEFAULT_START + 2 * 86400
 TEST_DAYS = 1.0
 META = "meta.json"
+TRAINED_BY = "trained-by.txt"  # digest of the detector code and settings the cached model came from
+PACKAGE = Path(detector.__file__).resolve().parent
+SIMULATOR = PACKAGE / "simulate.py"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +110,7 @@ def dataset_for(args: argparse.Namespace, settings: Settings) -> Dataset:
     root = args.workdir / f"replay-{args.events}-k{keys}-h{args.history_days:g}-s{args.seed}{geo}"
     wanted = {
         "generator": GENERATOR,
+        "simulator_code": code_digest([SIMULATOR]),
         "events": args.events,
         "keys": args.keys,
         "seed": args.seed,
@@ -114,9 +120,27 @@ def dataset_for(args: argparse.Namespace, settings: Settings) -> Dataset:
     ds = _files(root, _read_meta(root))
     if args.rebuild or any(ds.meta.get(k) != v for k, v in wanted.items()):
         ds = _files(root, _simulate(root, args, wanted))
-    if args.rebuild or not _model_loads(ds.model):
+    trained_by = code_digest([PACKAGE], settings.detection.model_dump_json())
+    if args.rebuild or _read_text(ds.root / TRAINED_BY) != trained_by or not _model_loads(ds.model):
         _train(ds, settings)
+        (ds.root / TRAINED_BY).write_text(trained_by, encoding="utf-8")
     return ds
+
+
+def code_digest(paths: list[Path], extra: str = "") -> str:
+    """Digest of the Python sources under ``paths`` (and ``extra``): a cache is stale when it changes."""
+    digest = hashlib.sha256(extra.encode())
+    files = sorted(f for p in paths for f in ([p] if p.is_file() else p.rglob("*.py")))
+    for f in files:
+        digest.update(str(f.relative_to(PACKAGE.parent)).encode() + b"\0" + f.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
 
 
 def _files(root: Path, meta: dict[str, Any]) -> Dataset:
@@ -423,6 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average {_machine.loadavg()}; {_machine.pin_to_core(args.cpu)}")
     settings = load_settings(args.config)
     ds = dataset_for(args, settings)
+    print(f"detector code digest {code_digest([PACKAGE])} ({PACKAGE})")
     print(
         f"data: {ds.test} ({ds.test.stat().st_size / 2**20:,.0f} MiB, {ds.meta['test_events']:,} events, "
         f"{ds.meta['sim_keys']} keys, {ds.meta['test_start']} .. {ds.meta['test_end']}); model: {ds.model}"

@@ -157,7 +157,7 @@ def _alice_at(at: float, n: int) -> Callable[[], list[Event]]:
 
 def _reports_on_dev_at(at: float) -> Callable[[], list[Event]]:
     def events() -> list[Event]:
-        calls = spread(at + MINUTE, 8, prefix="rep", key_id=KEY_DEV, operation="Encrypt", **AS_REPORTS)
+        calls = spread(at + MINUTE, 12, prefix="rep", key_id=KEY_DEV, operation="Encrypt", **AS_REPORTS)
         return merged(around(at), calls)
 
     return events
@@ -188,7 +188,10 @@ POSITIVE = {
         "volume_spike", lambda: _spike(200), HIGH_ONLY, ORDERS_ID, ("×", "10:02")
     ),
     "rate_drift: slow rise by a role never seen before": Positive(
-        "rate_drift", _drift(principal=INTRUDER), (Severity.MEDIUM,), INTRUDER_ID, ("σ", "limit 25σ")
+        "rate_drift", _drift(principal=INTRUDER), (Severity.MEDIUM,), INTRUDER_ID, ("σ", "limit 20σ")
+    ),
+    "rate_drift: known caller's slow rise from a new network where the key already works": Positive(
+        "rate_drift", _drift(source_ip="54.160.1.7"), (Severity.MEDIUM,), ORDERS_ID, ("networks new",)
     ),
     "unusual_admin: ScheduleKeyDeletion by a principal that never administered": Positive(
         "unusual_admin", _one("ScheduleKeyDeletion"), HIGH_ONLY, ORDERS_ID, ("ScheduleKeyDeletion", "never")
@@ -248,8 +251,8 @@ NEGATIVE = {
     "rate_drift: same slow rise from the usual network": Negative(
         "rate_drift", _drift(source_ip="54.157.10.3")
     ),
-    "rate_drift: known caller from a new network (a new region, by design)": Negative(
-        "rate_drift", _drift(source_ip="54.160.1.7")
+    "rate_drift: known caller from a new network in a new region (an expansion, by design)": Negative(
+        "rate_drift", _drift(source_ip="54.160.1.7", place=("US", 45.8399, -119.7006))
     ),
     "unusual_admin: routine rotation by the key's admin": Negative(
         "unusual_admin", _one("RotateKeyOnDemand", **AS_ALICE)
