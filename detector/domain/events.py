@@ -89,7 +89,7 @@ def parse_ts(text: str) -> float:
 
     >>> parse_ts("1970-01-01T00:01:00Z")
     60.0
-    >>> parse_ts("2024-05-01T12:00:00.123456789Z") - parse_ts("2024-05-01T12:00:00Z")
+    >>> round(parse_ts("2024-05-01T12:00:00.123456789Z") - parse_ts("2024-05-01T12:00:00Z"), 6)
     0.123456
     """
     if not isinstance(text, str) or not text:
