@@ -12,21 +12,21 @@ from detector.features.profiles import (
     bump,
     hour_of_week,
 )
-from detector.features.window import PrincipalWindow, WindowFeatures, settled_place
+from detector.features.window import PrincipalWindow, WindowFeatures, place_of, settled_place
 
 _DIMENSIONS = ("operations", "countries", "principals", "prefixes", "user_agents")
 
 
-def _remember_recent(prof: KeyProfile, f: WindowFeatures, now: float, keep_seconds: float) -> None:
+def _remember_recent(
+    profiles: Profiles, prof: KeyProfile, f: WindowFeatures, now: float, keep_seconds: float
+) -> None:
     """Note callers, and networks at known places, first seen after maturity; forget them later."""
     recent = prof.recent_sources
     for value in f.new_principals:
         recent.setdefault("p:" + value, now)
     for value in f.new_prefixes:
-        if settled_place(prof, f.places.get(value, "")):
+        if value in f.places and settled_place(profiles, *f.places[value]):
             recent.setdefault("n:" + value, now)
-    for place in set(f.places.values()) - prof.places.keys():
-        recent.setdefault("l:" + place, now)
     for value in [v for v, first in recent.items() if first < now - keep_seconds]:
         del recent[value]
 
@@ -49,7 +49,7 @@ def learn_window(profiles: Profiles, f: WindowFeatures, cap: int, recent_seconds
     prof.hod_max[hod] = max(prof.hod_max[hod], n)
     seen = (f.operations, f.countries, f.principals, f.prefixes, f.user_agents)
     if f.mature:
-        _remember_recent(prof, f, win.start, recent_seconds)
+        _remember_recent(profiles, prof, f, win.start, recent_seconds)
     for dim, counts in zip(_DIMENSIONS, seen, strict=True):
         store = getattr(prof, dim)
         for value, c in counts.items():
@@ -57,8 +57,6 @@ def learn_window(profiles: Profiles, f: WindowFeatures, cap: int, recent_seconds
                 prof.saturated.append(dim)
     for ident, c in f.data_callers.items():
         bump(prof.data_principals, ident, c, cap)
-    for place in set(f.places.values()):
-        bump(prof.places, place, 1, cap)
     for _, cls, ident in f.privileged:
         bump(prof.admin_principals, ident, 1, cap)
         if cls is OpClass.DESTRUCTIVE:
@@ -67,10 +65,12 @@ def learn_window(profiles: Profiles, f: WindowFeatures, cap: int, recent_seconds
     for country, c in f.countries.items():
         profiles.org.countries[country] = profiles.org.countries.get(country, 0) + c
     profiles.org.events += n
-    _learn_callers(profiles, win.key_id, win.events, f, cap)
+    _learn_callers(profiles, win.key_id, win.events, f, cap, recent_seconds)
 
 
-def _learn_callers(profiles: Profiles, key_id: str, events: list[Event], f: WindowFeatures, cap: int) -> None:
+def _learn_callers(
+    profiles: Profiles, key_id: str, events: list[Event], f: WindowFeatures, cap: int, recent_seconds: float
+) -> None:
     for ident, c in f.principals.items():
         pp = _principal(profiles, ident, events[0].ts)
         pp.events += c
@@ -88,6 +88,8 @@ def _learn_callers(profiles: Profiles, key_id: str, events: list[Event], f: Wind
         if ev.ts > pp.last_ts:
             pp.last_ts = ev.ts
         pp.hod_counts[int(ev.ts // 3600) % 24] += 1
+        if ev.lat is not None and ev.lon is not None:
+            _learn_place(pp, place_of(ev.lat, ev.lon), ev.ts, cap, recent_seconds)
         if ev.country:
             bump(pp.countries, ev.country, 1, cap)
     for _, cls, ident in f.privileged:
@@ -104,6 +106,16 @@ def learn_principal_window(profiles: Profiles, pw: PrincipalWindow) -> None:
         return
     pp.max_denied_window = max(pp.max_denied_window, pw.denied)
     pp.max_keys_window = max(pp.max_keys_window, len(pw.keys))
+
+
+def _learn_place(pp: PrincipalProfile, place: str, ts: float, cap: int, recent_seconds: float) -> None:
+    """Count a place; one first seen after a day of history stays "recent" for ``recent_seconds``."""
+    if place not in pp.places and ts - pp.first_ts >= 86400:
+        pp.recent_places[place] = ts
+    bump(pp.places, place, 1, cap)
+    if pp.recent_places:
+        for old in [p for p, first in pp.recent_places.items() if first < ts - recent_seconds]:
+            del pp.recent_places[old]
 
 
 def _principal(profiles: Profiles, ident: str, ts: float) -> PrincipalProfile:

@@ -90,8 +90,7 @@ class KeyProfile:
     max_denied_window: int = 0
     hod_max: list[int] = field(default_factory=lambda: [0] * 24)
     people_hours: dict[str, list[int]] = field(default_factory=dict)  # person -> calls per UTC hour
-    recent_sources: dict[str, float] = field(default_factory=dict)  # "p:"/"n:" + value -> first seen
-    places: dict[str, int] = field(default_factory=dict)  # ~10 km places its callers work from
+    recent_sources: dict[str, float] = field(default_factory=dict)  # "p:"/"n:" + caller/network -> 1st seen
     saturated: list[str] = field(default_factory=list)
     last_seen: float = 0.0  # last window closed for this key, learned or quarantined (drives eviction)
     # Hour-of-day shares, recomputed once per hour of learned time; saved with the profile so a
@@ -171,6 +170,8 @@ class PrincipalProfile:
     max_denied_window: int = 0
     max_keys_window: int = 0
     hod_counts: list[float] = field(default_factory=lambda: [0.0] * 24)
+    places: dict[str, int] = field(default_factory=dict)  # ~10 km places it calls from
+    recent_places: dict[str, float] = field(default_factory=dict)  # place -> first seen, for a day
 
     def usual_share(self, hour: int) -> float:
         """Activity around ``hour`` relative to the busiest such span (see :func:`usual_share`)."""

@@ -68,9 +68,9 @@ class WindowFeatures:
     errors: int
     hour_share: float
     data_callers: dict[str, int] = field(default_factory=dict)  # successful data calls per caller
-    places: dict[str, str] = field(default_factory=dict)  # network prefix -> place of its first call
-    # Calls by callers new to the key (or within a day), or from networks new to it at places it
-    # already works from. New networks at new places look like a deployment to a new region.
+    places: dict[str, tuple[str, str]] = field(default_factory=dict)  # prefix -> (place, caller) of 1st call
+    # Calls by callers new to the key (or within a day), or from networks new to it at places where
+    # their caller long works from. New networks at new places look like a deployment to a new region.
     recent_source_events: int = 0
 
 
@@ -118,7 +118,7 @@ def window_features(
     ips: set[str] = set()
     privileged: list[tuple[Event, OpClass, str]] = []
     data_callers: dict[str, int] = {}
-    places: dict[str, str] = {}
+    places: dict[str, tuple[str, str]] = {}
     denied = errors = 0
     for ev in win.events:
         cls = classify(ev.source, ev.operation)
@@ -131,7 +131,7 @@ def window_features(
             prefix = ip_prefix(ev.source_ip, v4_bits, v6_bits)
             _count(prefixes, prefix)
             if ev.lat is not None and ev.lon is not None and prefix not in places:
-                places[prefix] = place_of(ev.lat, ev.lon)
+                places[prefix] = (place_of(ev.lat, ev.lon), ident)
         if ev.country:
             _count(countries, ev.country)
         if ev.user_agent:
@@ -162,7 +162,7 @@ def window_features(
     recent = profile.recent_sources if profile else {}
     recent_events = max(
         sum(c for p, c in principals.items() if p in new_principals or "p:" + p in recent),
-        sum(c for n, c in prefixes.items() if "n:" + n in recent or _here(n, new_prefixes, places, profile)),
+        sum(c for n, c in prefixes.items() if "n:" + n in recent or _here(n, new_prefixes, places, profiles)),
     )
     values = {
         "events": float(n),
@@ -220,14 +220,15 @@ def place_of(lat: float, lon: float) -> str:
     return f"{lat:.1f},{lon:.1f}"
 
 
-def _here(prefix: str, new: set[str], places: dict[str, str], profile: KeyProfile | None) -> bool:
-    """A network new to the key at a place the key has long worked from."""
-    return prefix in new and profile is not None and settled_place(profile, places.get(prefix, ""))
+def _here(prefix: str, new: set[str], places: dict[str, tuple[str, str]], profiles: Profiles) -> bool:
+    """A network new to the key, at a place its caller has long worked from."""
+    return prefix in new and prefix in places and settled_place(profiles, *places[prefix])
 
 
-def settled_place(profile: KeyProfile, place: str) -> bool:
-    """A place the key worked from before it became mature or more than a day ago."""
-    return place in profile.places and "l:" + place not in profile.recent_sources
+def settled_place(profiles: Profiles, place: str, principal: str) -> bool:
+    """A place the principal worked from, not only in the last ``recent_hours``."""
+    prof = profiles.principals.get(principal)
+    return prof is not None and place in prof.places and place not in prof.recent_places
 
 
 def _novel(seen_now: dict[str, int], known: dict[str, int], profile: KeyProfile | None, dim: str) -> set[str]:

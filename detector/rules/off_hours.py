@@ -7,7 +7,7 @@ from scipy.stats import poisson
 from detector.config import OffHoursSettings
 from detector.domain.alerts import Finding, Reason, Severity
 from detector.domain.operations import OpClass, classify
-from detector.features.identity import is_human, principal_identity
+from detector.features.identity import ip_prefix, is_human, principal_identity
 from detector.features.profiles import usual_share
 from detector.features.window import WindowFeatures
 from detector.rules.base import RuleContext, evidence, finding, plural, top_principal
@@ -61,10 +61,14 @@ def _callers(
 ) -> tuple[list[Reason], set[str]]:
     """People whose calls so far this hour are out of character for them, or for them on this key."""
     active: dict[str, int] = {}
+    new_network: set[str] = set()
+    bits = ctx.settings.profile
     for e in f.window.events:
         if classify(e.source, e.operation) is not OpClass.READ:
             ident = principal_identity(e.principal)
             active[ident] = active.get(ident, 0) + 1
+            if e.source_ip and ip_prefix(e.source_ip, bits.ipv4_prefix, bits.ipv6_prefix) in f.new_prefixes:
+                new_network.add(ident)
     hour_index = int(f.window.start // 3600)
     found: dict[str, Reason] = {}
     for ident, n in active.items():
@@ -73,7 +77,7 @@ def _callers(
         so_far = _so_far(ctx, ident, hour_index, n)
         on_key = _so_far(ctx, f"{f.window.key_id}\x1f{ident}", hour_index, n)
         reason = _new_hour_on_key(f, ctx, cfg, ident, hour, on_key) or _quiet_hour(
-            ctx, cfg, ident, hour, so_far, n
+            ctx, cfg, ident, hour, so_far, n, ident in new_network
         )
         if reason is not None:
             found[ident] = reason
@@ -98,9 +102,10 @@ def _new_hour_on_key(
 
 
 def _quiet_hour(
-    ctx: RuleContext, cfg: OffHoursSettings, ident: str, hour: int, so_far: int, n: int
+    ctx: RuleContext, cfg: OffHoursSettings, ident: str, hour: int, so_far: int, n: int, new_network: bool
 ) -> Reason | None:
-    """A person far busier this hour than their own history for it allows (Poisson tail)."""
+    """A person at an hour they are quiet in, from a network new to the key or far busier than
+    their own history for that hour allows (Poisson tail)."""
     prof = ctx.principal_profile(ident)
     if prof is None or so_far < cfg.principal_min_events or prof.events < cfg.principal_min_history_events:
         return None
@@ -111,10 +116,11 @@ def _quiet_hour(
     if days < cfg.min_history_days or share > cfg.max_caller_share:
         return None
     per_hour = (c[hour - 1] + c[hour] + c[(hour + 1) % 24]) / 3 / days
-    if float(poisson.sf(so_far - 1, max(per_hour, 0.01))) > cfg.caller_max_p_value:
+    if not new_network and float(poisson.sf(so_far - 1, max(per_hour, 0.01))) > cfg.caller_max_p_value:
         return None
+    where = ", from a network never seen on this key" if new_network else ""
     text = (
-        f"{plural(so_far, 'call')} by {ident} since {hour:02d}:00 UTC; around this hour it makes "
+        f"{plural(so_far, 'call')} by {ident} since {hour:02d}:00 UTC{where}; around this hour it makes "
         f"{per_hour:.2f} calls an hour ({share:.0%} of its busiest hours)"
     )
     return Reason("hour_share", round(share, 4), round(per_hour, 3), text)

@@ -12,7 +12,8 @@ NAME = "rate_drift"
 def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     """One-sided CUSUM of the window z-score, fed only while unfamiliar sources take part.
 
-    Unfamiliar: callers new to the key, or networks new to it at places it already works from.
+    Unfamiliar: callers new to the key, or networks new to it at places where the caller has long
+    worked from (a stolen credential used next door).
     A legitimate surge by familiar sources does not accumulate; a slow exfiltration does, even
     when no single window is a spike. New networks at *new* places do not feed it: that is what a
     deployment to a new region looks like (see the README's limits).
