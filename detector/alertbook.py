@@ -9,16 +9,25 @@ from detector.domain.alerts import MAX_EVIDENCE, Alert, Finding, Severity, alert
 from detector.domain.catalog import KeyCatalog
 
 PRINCIPAL_SCOPED = frozenset({"denied_probing", "impossible_travel"})
+# The same novelty coming back is the same story: it extends its alert for much longer.
+NOVELTIES = frozenset(
+    {"new_geography", "new_principal", "new_operation", "impossible_travel", "unusual_admin"}
+)
 
 
 @dataclass(slots=True)
 class AlertBook:
-    """Open alert episodes; a finding within ``gap_windows`` of its episode's last window extends it."""
+    """Open alert episodes; a finding within ``gap_windows`` of its episode's last window extends it.
+
+    Novelty detectors (a new country, caller, operation, hop or administrator) extend their alert
+    for ``novelty_gap_seconds``: the same novelty coming back an hour later is the same story.
+    """
 
     catalog: KeyCatalog
     severity: SeveritySettings
     window_seconds: float
     gap_windows: int = 5
+    novelty_gap_seconds: float = 86400.0
     max_evidence: int = MAX_EVIDENCE
     open: dict[tuple[str, str], Alert] = field(default_factory=dict)
 
@@ -29,7 +38,7 @@ class AlertBook:
         slot = (scope, finding.detector)
         current = self.open.get(slot)
         severity = self._weigh(finding)
-        limit = (self.gap_windows + 1) * self.window_seconds
+        limit = self._limit(finding.detector)
         if (
             current is not None
             and current.first_window_start <= finding.window_start < current.window_end + limit
@@ -74,8 +83,12 @@ class AlertBook:
         shift += self.severity.classification_shift.get(info.classification, 0)
         return finding.severity.shift(shift)
 
+    def _limit(self, detector: str) -> float:
+        if detector in NOVELTIES:
+            return max(self.novelty_gap_seconds, (self.gap_windows + 1) * self.window_seconds)
+        return (self.gap_windows + 1) * self.window_seconds
+
     def expire(self, now: float) -> None:
         """Forget episodes that can no longer be extended (keeps memory bounded)."""
-        limit = (self.gap_windows + 1) * self.window_seconds
-        for slot in [s for s, a in self.open.items() if a.window_end + limit < now]:
+        for slot in [s for s, a in self.open.items() if a.window_end + self._limit(s[1]) < now]:
             del self.open[slot]

@@ -34,6 +34,7 @@ class WindowSettings(_Frozen):
 
 class AlertSettings(_Frozen):
     merge_gap_windows: int = Field(5, ge=0)
+    novelty_merge_hours: float = Field(24.0, ge=0)
 
 
 class ProfileSettings(_Frozen):

@@ -78,8 +78,9 @@ class Pipeline:
             catalog or KeyCatalog.from_mapping(None, settings.severity.catalog_defaults.model_dump()),
             settings.severity,
             self.W,
-            settings.alerts.merge_gap_windows,
-            settings.window.max_evidence,
+            gap_windows=settings.alerts.merge_gap_windows,
+            novelty_gap_seconds=settings.alerts.novelty_merge_hours * 3600,
+            max_evidence=settings.window.max_evidence,
         )
         self.stats = PipelineStats()
         self.collect_rows = collect_rows

@@ -40,6 +40,17 @@ def ip_prefix(address: str, v4_bits: int = 24, v6_bits: int = 48) -> str:
 
 
 @lru_cache(maxsize=65536)
+def is_cloud_service(principal: str) -> bool:
+    """True for a cloud provider's own service acting for a customer (``s3.amazonaws.com``).
+
+    >>> is_cloud_service("dynamodb.amazonaws.com"), is_cloud_service("arn:aws:iam::1:role/app")
+    (True, False)
+    """
+    aws = principal.endswith(".amazonaws.com") and ":" not in principal
+    return aws or "@gcp-sa-" in principal  # Google-managed service agents, not customer accounts
+
+
+@lru_cache(maxsize=65536)
 def is_human(principal: str) -> bool:
     """True for principals that look like people rather than workloads (IAM users, SSO, UPNs).
 

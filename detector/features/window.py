@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from detector.domain.events import Event
 from detector.domain.operations import OpClass, classify
-from detector.features.identity import ip_prefix, principal_identity
+from detector.features.identity import ip_prefix, is_cloud_service, principal_identity
 from detector.features.profiles import Baseline, KeyProfile, Profiles
 
 
@@ -161,7 +161,11 @@ def window_features(
     spread, denials = _principal_excess(principals, by_principal, profiles)
     recent = profile.recent_sources if profile else {}
     recent_events = max(
-        sum(c for p, c in principals.items() if p in new_principals or "p:" + p in recent),
+        sum(
+            c
+            for p, c in principals.items()
+            if (p in new_principals or "p:" + p in recent) and not is_cloud_service(p)
+        ),
         sum(c for n, c in prefixes.items() if "n:" + n in recent or _here(n, new_prefixes, places, profiles)),
     )
     values = {
