@@ -176,7 +176,7 @@ class Pipeline:
         for key in [k for k, (_, last) in self.ctx.drift.items() if last < now - idle]:
             del self.ctx.drift[key]
         hour = int(now // 3600)
-        for slot in [s for s, (h, _) in self.ctx.hourly.items() if h < hour]:
+        for slot in [s for s, (h, _, _) in self.ctx.hourly.items() if h < hour]:
             del self.ctx.hourly[slot]
         self.book.expire(now)
 

@@ -19,7 +19,7 @@ class RuleContext:
     settings: DetectionSettings
     profiles: Profiles
     drift: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> (score, last window)
-    hourly: dict[str, tuple[int, int]] = field(default_factory=dict)  # principal -> (hour, calls so far)
+    hourly: dict[str, tuple[int, int, bool]] = field(default_factory=dict)  # slot -> (hour, calls, new net)
 
     @property
     def max_evidence(self) -> int:

@@ -74,10 +74,10 @@ def _callers(
     for ident, n in active.items():
         if not is_human(ident):
             continue
-        so_far = _so_far(ctx, ident, hour_index, n)
-        on_key = _so_far(ctx, f"{f.window.key_id}\x1f{ident}", hour_index, n)
+        so_far, _ = _so_far(ctx, ident, hour_index, n)
+        on_key, fresh = _so_far(ctx, f"{f.window.key_id}\x1f{ident}", hour_index, n, ident in new_network)
         reason = _new_hour_on_key(f, ctx, cfg, ident, hour, on_key) or _quiet_hour(
-            ctx, cfg, ident, hour, so_far, n, ident in new_network
+            ctx, cfg, ident, hour, so_far, n, fresh
         )
         if reason is not None:
             found[ident] = reason
@@ -126,9 +126,12 @@ def _quiet_hour(
     return Reason("hour_share", round(share, 4), round(per_hour, 3), text)
 
 
-def _so_far(ctx: RuleContext, slot: str, hour_index: int, n: int) -> int:
-    """Running count of calls in the current UTC hour for ``slot`` (a caller, or key and caller)."""
-    seen_hour, count = ctx.hourly.get(slot, (hour_index, 0))
-    count = n + (count if seen_hour == hour_index else 0)
-    ctx.hourly[slot] = (hour_index, count)
-    return count
+def _so_far(ctx: RuleContext, slot: str, hour_index: int, n: int, fresh: bool = False) -> tuple[int, bool]:
+    """Calls in the current UTC hour for ``slot`` (a caller, or key and caller), and whether any
+    came from a network new to the key (it is learned after its first window, the hour remembers)."""
+    seen_hour, count, was_fresh = ctx.hourly.get(slot, (hour_index, 0, False))
+    same = seen_hour == hour_index
+    count = n + (count if same else 0)
+    fresh = fresh or (was_fresh and same)
+    ctx.hourly[slot] = (hour_index, count, fresh)
+    return count, fresh

@@ -256,7 +256,7 @@ def test_idle_eviction_bounds_per_caller_hour_counters(make_pipeline) -> None:
     run(pipe, merged(normal_traffic(T_END, T_END + 8 * HOUR), temps))
     assert pipe.stats.evicted > 0
     oldest = pipe.last_evict - settings.window.idle_evict_seconds - HOUR
-    stale = [slot for slot, (hour, _) in pipe.ctx.hourly.items() if (hour + 1) * HOUR < oldest]
+    stale = [slot for slot, (hour, _, _) in pipe.ctx.hourly.items() if (hour + 1) * HOUR < oldest]
     assert stale == [], f"{len(stale)} of {len(pipe.ctx.hourly)} hour counters outlived eviction"
 
 
