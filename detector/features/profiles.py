@@ -114,9 +114,7 @@ class KeyProfile:
         hod = how % 24
         hours = hours_in_bucket(start_h, end_h, 24, int(ts // 3600) % 24)
         if hours >= 2:
-            buckets = range(hod, HOURS_PER_WEEK, 24)
-            total = sum(self.how_counts[b] for b in buckets)
-            sumsq = sum(self.how_sumsq[b] for b in buckets)
+            total, sumsq = sum(self.how_counts[hod::24]), sum(self.how_sumsq[hod::24])
             return _baseline(total, sumsq, hours * per_hour, hours, "hour-of-day")
         hours = end_h - start_h
         if hours >= 2:
@@ -132,7 +130,7 @@ class KeyProfile:
         rates = []
         for hod in range(24):
             hours = hours_in_bucket(start_h, end_h, 24, hod)
-            total = sum(self.how_counts[b] for b in range(hod, HOURS_PER_WEEK, 24))
+            total = sum(self.how_counts[hod::24])
             rates.append(total / hours if hours else 0.0)
         peak = max(rates) or 1.0
         shares = [r / peak for r in rates]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from detector.domain.events import Event
 from detector.domain.operations import OpClass, classify
@@ -94,8 +95,7 @@ def principal_windows(windows: list[KeyWindow], max_evidence: int) -> dict[str, 
     return out
 
 
-def _count(counter: dict[str, int], value: str) -> None:
-    counter[value] = counter.get(value, 0) + 1
+_ZERO_CLASSES = dict.fromkeys(OpClass, 0)
 
 
 def window_features(
@@ -114,7 +114,7 @@ def window_features(
     prefixes: dict[str, int] = {}
     agents: dict[str, int] = {}
     operations: dict[str, int] = {}
-    classes = dict.fromkeys(OpClass, 0)
+    classes = _ZERO_CLASSES.copy()
     ips: set[str] = set()
     privileged: list[tuple[Event, OpClass, str]] = []
     data_callers: dict[str, int] = {}
@@ -124,18 +124,18 @@ def window_features(
         cls = classify(ev.source, ev.operation)
         classes[cls] += 1
         ident = principal_identity(ev.principal)
-        _count(principals, ident)
-        _count(operations, ev.operation)
+        principals[ident] = principals.get(ident, 0) + 1
+        operations[ev.operation] = operations.get(ev.operation, 0) + 1
         if ev.source_ip:
             ips.add(ev.source_ip)
             prefix = ip_prefix(ev.source_ip, v4_bits, v6_bits)
-            _count(prefixes, prefix)
+            prefixes[prefix] = prefixes.get(prefix, 0) + 1
             if ev.lat is not None and ev.lon is not None and prefix not in places:
                 places[prefix] = (place_of(ev.lat, ev.lon), ident)
         if ev.country:
-            _count(countries, ev.country)
+            countries[ev.country] = countries.get(ev.country, 0) + 1
         if ev.user_agent:
-            _count(agents, ev.user_agent)
+            agents[ev.user_agent] = agents.get(ev.user_agent, 0) + 1
         if ev.outcome != "success":
             if ev.outcome == "denied":
                 denied += 1
@@ -144,7 +144,7 @@ def window_features(
         if cls is OpClass.ADMIN or cls is OpClass.DESTRUCTIVE:
             privileged.append((ev, cls, ident))
         elif cls is OpClass.DATA and ev.outcome == "success":
-            _count(data_callers, ident)
+            data_callers[ident] = data_callers.get(ident, 0) + 1
     profile = profiles.keys.get(win.key_id)
     n = len(win.events)
     base = profile.baseline(win.start, window_seconds) if profile else Baseline(0.0, 0.0, 0, "none")
@@ -215,6 +215,7 @@ def _principal_excess(
     return spread, denials
 
 
+@lru_cache(maxsize=65536)
 def place_of(lat: float, lon: float) -> str:
     """A place, about 10 km across: coordinates rounded to a tenth of a degree.
 
@@ -239,4 +240,4 @@ def _novel(seen_now: dict[str, int], known: dict[str, int], profile: KeyProfile 
     """Values in this window the profile has never seen; nothing when the dimension is saturated."""
     if profile is not None and dim in profile.saturated:
         return set()
-    return {v for v in seen_now if v not in known}
+    return seen_now.keys() - known.keys()
