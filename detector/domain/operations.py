@@ -45,6 +45,11 @@ def register_table(source: str, table: Mapping[str, OpClass]) -> None:
     _CACHE.clear()
 
 
+def classify_cached(source: str, operation: str) -> OpClass:
+    """:func:`classify` with the cache consulted inline (hot loops)."""
+    return _CACHE.get((source, operation)) or classify(source, operation)
+
+
 def classify(source: str, operation: str) -> OpClass:
     """Class of ``operation`` as logged by ``source``; unknown names fall back to their verb.
 

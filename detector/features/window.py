@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from detector.domain.events import Event
-from detector.domain.operations import OpClass, classify
+from detector.domain.operations import OpClass, classify_cached
 from detector.features.identity import ip_prefix, is_cloud_service, principal_identity
 from detector.features.profiles import Baseline, KeyProfile, Profiles
 
@@ -96,6 +96,7 @@ def principal_windows(windows: list[KeyWindow], max_evidence: int) -> dict[str, 
 
 
 _ZERO_CLASSES = dict.fromkeys(OpClass, 0)
+_ADMIN, _DESTRUCTIVE, _DATA = OpClass.ADMIN, OpClass.DESTRUCTIVE, OpClass.DATA  # enum lookups are slow
 
 
 def window_features(
@@ -121,7 +122,7 @@ def window_features(
     places: dict[str, tuple[str, str]] = {}
     denied = errors = 0
     for ev in win.events:
-        cls = classify(ev.source, ev.operation)
+        cls = classify_cached(ev.source, ev.operation)
         classes[cls] += 1
         ident = principal_identity(ev.principal)
         principals[ident] = principals.get(ident, 0) + 1
@@ -141,9 +142,9 @@ def window_features(
                 denied += 1
             else:
                 errors += 1
-        if cls is OpClass.ADMIN or cls is OpClass.DESTRUCTIVE:
+        if cls is _ADMIN or cls is _DESTRUCTIVE:
             privileged.append((ev, cls, ident))
-        elif cls is OpClass.DATA and ev.outcome == "success":
+        elif cls is _DATA and ev.outcome == "success":
             data_callers[ident] = data_callers.get(ident, 0) + 1
     profile = profiles.keys.get(win.key_id)
     n = len(win.events)
