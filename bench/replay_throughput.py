@@ -225,11 +225,9 @@ def _train(ds: Dataset, settings: Settings) -> None:
 # ---------------------------------------------------------------- the measured steps
 
 
-def parse_stdlib(path: Path) -> Callable[[], tuple[int, str]]:
-    """(a) Read lines and decode each with the stdlib ``json``."""
-
+def _parse_only(path: Path, loads: Callable[[bytes], object]) -> Callable[[], tuple[int, str]]:
     def run() -> tuple[int, str]:
-        n, loads = 0, json.loads
+        n = 0
         with path.open("rb") as fh:
             for line in fh:
                 loads(line)
@@ -237,20 +235,16 @@ def parse_stdlib(path: Path) -> Callable[[], tuple[int, str]]:
         return n, ""
 
     return run
+
+
+def parse_stdlib(path: Path) -> Callable[[], tuple[int, str]]:
+    """(a) Read lines and decode each with the stdlib ``json``."""
+    return _parse_only(path, json.loads)
 
 
 def parse_orjson(path: Path) -> Callable[[], tuple[int, str]]:
     """(b) Read lines and decode each with ``orjson``."""
-
-    def run() -> tuple[int, str]:
-        n, loads = 0, orjson.loads
-        with path.open("rb") as fh:
-            for line in fh:
-                loads(line)
-                n += 1
-        return n, ""
-
-    return run
+    return _parse_only(path, orjson.loads)
 
 
 def parse_events(path: Path) -> Callable[[], tuple[int, str]]:
