@@ -13,10 +13,9 @@ import base64
 import gzip
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, cast
+from typing import IO, Any, NamedTuple, cast
 
 import orjson
 
@@ -29,12 +28,24 @@ RAW_TEXT_LIMIT = 4096
 _BOM = b"\xef\xbb\xbf"
 
 
-@dataclass(frozen=True, slots=True)
-class RawRecord:
-    """The bytes of one record and where they came from (``file.jsonl:12``)."""
+class RawRecord(NamedTuple):
+    """The bytes of one record and where they came from (``file.jsonl:12``).
+
+    A JSON-lines record keeps its file name and line number apart (``name``, ``line``) and
+    builds ``origin`` only when asked, which is rare: only dead letters need it.
+
+    >>> RawRecord(b"{}", "events.jsonl", 12).origin, RawRecord(b"{}", "a.json:[0]").origin
+    ('events.jsonl:12', 'a.json:[0]')
+    """
 
     raw: bytes
-    origin: str
+    name: str
+    line: int = 0  # 1-based line number within ``name``; 0 when ``name`` says it all
+
+    @property
+    def origin(self) -> str:
+        """Where the record came from: ``file.jsonl:12``, ``file.json:[3]``, ``file.json``."""
+        return f"{self.name}:{self.line}" if self.line else self.name
 
 
 def iter_raw_records(
@@ -57,7 +68,7 @@ def iter_raw_records(
         if first is None:
             return
         if _parses_alone(first):
-            yield from _sized(first, f"{name}:{number}", max_record_bytes)
+            yield from _sized(RawRecord(first, name, number), max_record_bytes)
             yield from _lines(stream, name, number, max_record_bytes, max_document_bytes)
             return
         head = first + b"\n" + stream.read(max_document_bytes + 1 - len(first))
@@ -79,12 +90,17 @@ def _open(path: Path) -> IO[bytes]:
 def _read_line(stream: IO[bytes], limit: int) -> bytes:
     """One line of at most ``limit + 1`` bytes; the rest of a longer line is dropped."""
     line = stream.readline(limit + 1)
-    if len(line) <= limit or line.endswith(b"\n"):
-        return line
-    while True:  # skip the rest of the over-long line without holding it
+    if len(line) > limit and not line.endswith(b"\n"):
+        _skip_rest_of_line(stream)
+    return line
+
+
+def _skip_rest_of_line(stream: IO[bytes]) -> None:
+    """Read up to the end of the current line without holding it."""
+    while True:
         rest = stream.readline(1_048_576)
         if not rest or rest.endswith(b"\n"):
-            return line
+            return
 
 
 def _first_line(stream: IO[bytes], limit: int) -> tuple[bytes | None, int]:
@@ -110,21 +126,27 @@ def _parses_alone(line: bytes) -> bool:
 
 
 def _lines(stream: IO[bytes], name: str, number: int, limit: int, doc_limit: int) -> Iterator[RawRecord]:
-    """The remaining non-blank lines as records."""
-    while True:
-        line = _read_line(stream, doc_limit)
-        if not line:
-            return
+    """The remaining non-blank lines as records (the replay hot path: one line, one record)."""
+    readline, cap = stream.readline, doc_limit + 1
+    new = tuple.__new__  # what RawRecord(raw, name, number) runs, without its Python-level __new__
+    while line := readline(cap):
         number += 1
+        if len(line) == cap and not line.endswith(b"\n"):
+            _skip_rest_of_line(stream)
         stripped = line.strip()
-        if stripped:
-            yield from _sized(stripped, f"{name}:{number}", limit)
+        if not stripped:
+            continue
+        if len(stripped) <= limit:
+            yield new(RawRecord, (stripped, name, number))
+        else:
+            yield from _sized(RawRecord(stripped, name, number), limit)
 
 
-def _sized(raw: bytes, origin: str, limit: int) -> Iterator[RawRecord]:
-    """``raw`` as one record, or its elements when it is an over-long envelope."""
+def _sized(record: RawRecord, limit: int) -> Iterator[RawRecord]:
+    """``record`` as it is, or its elements when it is an over-long envelope, or cut."""
+    raw = record.raw
     if len(raw) <= limit:
-        yield RawRecord(raw, origin)
+        yield record
         return
     try:
         value: Any = orjson.loads(raw)
@@ -132,8 +154,9 @@ def _sized(raw: bytes, origin: str, limit: int) -> Iterator[RawRecord]:
         value = None
     items, label = _envelope_items(value)
     if items is None:
-        yield RawRecord(raw[: limit + 1], origin)
+        yield record._replace(raw=raw[: limit + 1])
         return
+    origin = record.origin
     for index, item in enumerate(items):
         yield RawRecord(orjson.dumps(item), f"{origin}:{label}[{index}]")
 
@@ -159,9 +182,9 @@ def _document(name: str, data: bytes, limit: int) -> Iterator[RawRecord]:
         return
     if isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _sized(orjson.dumps(item), f"{name}:[{index}]", limit)
+            yield from _sized(RawRecord(orjson.dumps(item), f"{name}:[{index}]"), limit)
         return
-    yield from _sized(data.strip(), name, limit)
+    yield from _sized(RawRecord(data.strip(), name), limit)
 
 
 def _broken_document(name: str, data: bytes, limit: int) -> Iterator[RawRecord]:
@@ -173,7 +196,7 @@ def _broken_document(name: str, data: bytes, limit: int) -> Iterator[RawRecord]:
         return
     log.debug("%s is not one JSON document; reading it as JSON lines", name)
     for number, line in lines:
-        yield from _sized(line.removeprefix(_BOM), f"{name}:{number}", limit)
+        yield from _sized(RawRecord(line.removeprefix(_BOM), name, number), limit)
 
 
 class DeadLetterWriter:

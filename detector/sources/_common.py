@@ -23,6 +23,7 @@ NO_KEY = "*"
 # C0, DEL and C1 controls, and the bidirectional embedding/override/isolate controls that
 # make text display differently from what it is ("Trojan Source", CVE-2021-42574).
 _BAD_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_ASCII_CONTROLS = bytes(range(0x20)) + b"\x7f"  # the only _BAD_CHARS an ASCII string can hold
 
 Record = Mapping[str, Any]
 
@@ -66,6 +67,18 @@ def is_clean(value: object) -> bool:
         and len(value) <= MAX_STR
         and (value.isprintable() or _BAD_CHARS.search(value) is None)
     )
+
+
+def is_clean_text(text: str) -> bool:
+    """True when ``text`` holds none of the characters :func:`check_str` rejects (length aside).
+
+    >>> is_clean_text("zoë o'brien"), is_clean_text("tab\\there"), is_clean_text("admin\\u202egnp.exe")
+    (True, False, False)
+    """
+    if text.isascii():
+        # bytes.translate deletes the controls several times faster than a regex or isprintable scans.
+        return len(text.encode().translate(None, _ASCII_CONTROLS)) == len(text)
+    return text.isprintable() or _BAD_CHARS.search(text) is None
 
 
 def req_str(obj: Record, key: str, name: str | None = None, *, empty_ok: bool = False) -> str:

@@ -8,17 +8,22 @@ classified by that source's table.
 
 from __future__ import annotations
 
+import operator
 from datetime import UTC, datetime
 from typing import Any
 
 from detector.domain.errors import ParseError
 from detector.domain.events import OUTCOMES, REQUIRED_FIELDS, Event, parse_ts
-from detector.sources._common import MAX_STR, MAX_TS, MIN_TS, ParseResult, check_str, is_clean
+from detector.sources._common import MAX_STR, MAX_TS, MIN_TS, ParseResult, check_str, is_clean, is_clean_text
 
 _MAY_BE_EMPTY = frozenset({"source_ip"})
-_NON_EMPTY = tuple(i for i, name in enumerate(REQUIRED_FIELDS) if name not in _MAY_BE_EMPTY)
-_STR_TYPES = frozenset({str})
 _UPPER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_OPTIONAL_STR = ("user_agent", "region", "key_alias", "request_id")
+# The fast path reads the 8 required fields in one call (KeyError when one is absent).
+_REQUIRED = operator.itemgetter(*REQUIRED_FIELDS)
+_STR_OR_NONE = frozenset({str, type(None)})
+# Every value ``_country`` accepts as it is: "" and two upper-case letters.
+_COUNTRIES = frozenset({""} | {a + b for a in _UPPER for b in _UPPER})
 
 
 def parse(obj: dict[str, Any]) -> ParseResult:
@@ -27,16 +32,71 @@ def parse(obj: dict[str, Any]) -> ParseResult:
 
 
 def to_event(obj: dict[str, Any]) -> Event:
-    """Build an Event from a canonical record, raising ParseError naming the bad field."""
-    values: tuple[Any, ...] = tuple(map(obj.get, REQUIRED_FIELDS))
-    # One pass for the common, valid case; the slow path finds and names the bad field.
+    """Build an Event from a canonical record, raising ParseError naming the bad field.
+
+    The common, valid record passes a few combined checks; anything they do not accept
+    (including every invalid record) goes through :func:`_to_event_checked`, which checks
+    field by field and names the first bad one, so both paths accept exactly the same records.
+    """
+    get = obj.get
+    try:
+        required: tuple[Any, ...] = _REQUIRED(obj)
+    except KeyError:
+        return _to_event_checked(obj)
+    optional = (get("user_agent"), get("region"), get("key_alias"), get("request_id"))
+    event_id, ts, key_id, operation, principal, source_ip, outcome, source = required
+    user_agent, region, key_alias, request_id = optional
+    # Exact types, as check_str wants them; the three OUTCOMES need no character check.
     if not (
-        _STR_TYPES.issuperset(map(type, values))
-        and all(values[i] for i in _NON_EMPTY)
-        and max(map(len, values)) <= MAX_STR
-        and "".join(values).isprintable()
+        type(event_id) is type(ts) is type(key_id) is type(operation) is type(principal) is str
+        and type(source_ip) is type(outcome) is type(source) is str
+        and _STR_OR_NONE.issuperset(map(type, optional))
+        and event_id
+        and ts
+        and key_id
+        and operation
+        and principal
+        and outcome in OUTCOMES
+        and source
+        and len(
+            text := f"{event_id}{ts}{key_id}{operation}{principal}{source_ip}{source}"
+            f"{user_agent or ''}{region or ''}{key_alias or ''}{request_id or ''}"
+        )
+        <= MAX_STR  # so is every field
+        and is_clean_text(text)
     ):
-        _reject_required(obj)
+        return _to_event_checked(obj)
+    # The remaining checks in the order _to_event_checked makes them, so errors are the same.
+    lat, lon = get("lat"), get("lon")
+    if not (type(lat) is float and type(lon) is float and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+        lat, lon = _coordinates(obj)
+    when = _ts(ts)
+    country = get("country")
+    if country is not None and not (type(country) is str and country in _COUNTRIES):
+        country = _country(country)
+    return Event(
+        event_id,
+        when,
+        key_id,
+        operation,
+        principal,
+        source_ip,
+        outcome,
+        source,
+        country,
+        lat,
+        lon,
+        user_agent,
+        region,
+        key_alias,
+        request_id,
+    )
+
+
+def _to_event_checked(obj: dict[str, Any]) -> Event:
+    """:func:`to_event` field by field: slower, and names the first field that is not valid."""
+    _check_required(obj)
+    values: tuple[Any, ...] = tuple(map(obj.get, REQUIRED_FIELDS))
     event_id, ts, key_id, operation, principal, source_ip, outcome, source = values
     if outcome not in OUTCOMES:
         raise ParseError(f"field 'outcome' must be one of {sorted(OUTCOMES)}, got {outcome[:32]!r}")
@@ -68,7 +128,7 @@ def _optional(obj: dict[str, Any], name: str) -> str | None:
     return check_str(value, name)
 
 
-def _reject_required(obj: dict[str, Any]) -> None:
+def _check_required(obj: dict[str, Any]) -> None:
     """Raise the precise ParseError for the first required field that is not valid."""
     for name in REQUIRED_FIELDS:
         if name not in obj or obj[name] is None:

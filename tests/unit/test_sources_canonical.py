@@ -7,9 +7,13 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detector.domain.errors import ParseError
-from detector.sources import decode_and_parse, parse_record
+from detector.domain.events import OPTIONAL_FIELDS, REQUIRED_FIELDS
+from detector.sources import canonical, decode_and_parse, parse_record
+from detector.sources._common import check_str, is_clean_text
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -124,3 +128,51 @@ def test_bad_fixture_lines() -> None:
     assert outcomes == [1, *["ParseError"] * 6, *["UnknownFormatError"] * 3, "ParseError", 1]
     with pytest.raises(ParseError, match="'principal' is 3000 characters long"):
         decode_and_parse(lines("bad/oversized_field.jsonl")[0])
+
+
+class Text(str):
+    """A str subclass: check_str rejects it, so the fast path must too."""
+
+
+# The fast path of to_event must accept, build and reject exactly what the field-by-field path does.
+field_values = (
+    st.none()
+    | st.integers(min_value=-200, max_value=200)
+    | st.floats(allow_nan=True)
+    | st.booleans()
+    | st.text(max_size=12)
+    | st.sampled_from(["", "success", "DE", "US", "de", "2024-05-01T12:00:00Z", " 2024-05-01T12:00:00Z\n"])
+    | st.sampled_from(["x\x7f", "x\x00", "x\u0085", "x\u202e", "x\u2066", "zoë\u00a0"])
+    | st.sampled_from(["a" * 2049, "a" * 1200])
+    | st.builds(Text, st.sampled_from(["success", "k1", "alice"]))
+    | st.lists(st.integers(), max_size=2)
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from([*REQUIRED_FIELDS, *OPTIONAL_FIELDS]), field_values, max_size=6))
+def test_fast_path_agrees_with_checked_path(changes: dict[str, Any]) -> None:
+    record = {**valid(), "user_agent": "sdk/1.0", "country": "US", "lat": 1.5, "lon": 2, **changes}
+    for name, value in changes.items():
+        if value is None and name in REQUIRED_FIELDS:
+            del record[name]  # missing and null are both "missing"
+    outcomes = []
+    for build in (canonical.to_event, canonical._to_event_checked):
+        try:
+            outcomes.append(build(record))
+        except ParseError as exc:
+            outcomes.append(str(exc))
+        except (TypeError, ValueError) as exc:  # parse_record reports these as malformed records
+            outcomes.append(type(exc).__name__)
+    assert outcomes[0] == outcomes[1]
+
+
+@given(st.text(max_size=40) | st.sampled_from(["\x7f", "é\x9f", "\u2069", "plain ascii", "tab\t"]))
+def test_is_clean_text_matches_check_str(text: str) -> None:
+    try:
+        check_str(text, "f")
+    except ParseError:
+        clean = False
+    else:
+        clean = True
+    assert is_clean_text(text) == clean
