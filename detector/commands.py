@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import time
@@ -82,6 +83,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     started = time.perf_counter()
     batch = read_events(args.inputs, args.format, args.dead_letter)
+    gc.freeze()
     model = train(batch.events, settings.detection, enricher_for(settings))
     card = save_model(model, args.out, list(args.inputs))
     seconds = time.perf_counter() - started
@@ -102,6 +104,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                     catalog=catalog_for(args.catalog, settings), enricher=enricher_for(settings))  # fmt: skip
     started = time.perf_counter()
     batch = read_events(args.inputs, args.format, args.dead_letter)
+    gc.freeze()  # the events and the model live to the end: keep the collector from rescanning them
     alerts = replay_events(pipe, batch.events)
     seconds = time.perf_counter() - started
     write_jsonl(args.out, (a.to_dict() for a in alerts))
