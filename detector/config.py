@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from detector.domain.errors import ConfigError
@@ -30,6 +30,13 @@ class WindowSettings(_Frozen):
     idle_evict_seconds: float = Field(7 * 86400.0, gt=0)
     forest_batch_rows: int = Field(2048, ge=1)
     max_evidence: int = Field(50, ge=1, le=1000)
+
+    @field_validator("seconds")
+    @classmethod
+    def _divides_an_hour(cls, value: float) -> float:
+        if (3600 / value) % 1:
+            raise ValueError("must divide an hour evenly (e.g. 10, 30, 60, 300, 900)")
+        return value
 
 
 class AlertSettings(_Frozen):

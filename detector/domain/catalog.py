@@ -8,6 +8,8 @@ from typing import Any
 
 from detector.domain.errors import ConfigError
 
+CACHE_SIZE = 65536
+
 
 @dataclass(slots=True, frozen=True)
 class KeyInfo:
@@ -76,5 +78,7 @@ class KeyCatalog:
                 ),
                 self.default,
             )
+        if len(self._cache) >= CACHE_SIZE:
+            self._cache.clear()  # bounded: keys come and go
         self._cache[(key_id, alias)] = info
         return info

@@ -76,22 +76,30 @@ def _learn_callers(
         pp.events += c
         bump(pp.keys, key_id, c, cap)
     key_prof = profiles.keys[key_id]
-    for ev in events:
-        ident = principal_identity(ev.principal)
+    # Windows sit inside one UTC hour (their length divides an hour), so per-caller counts
+    # stand for per-event updates; the window's last event time stands for each caller's.
+    hod, last = int(f.window.start // 3600) % 24, max(e.ts for e in events)
+    for ident, c in f.principals.items():
         pp = profiles.principals[ident]
+        pp.hod_counts[hod] += c
+        pp.last_ts = max(pp.last_ts, last)
         if is_human(ident):
             hours = key_prof.people_hours.get(ident)
             if hours is None and len(key_prof.people_hours) < cap:
                 hours = key_prof.people_hours[ident] = [0] * 24
             if hours is not None:
-                hours[int(ev.ts // 3600) % 24] += 1
-        if ev.ts > pp.last_ts:
-            pp.last_ts = ev.ts
-        pp.hod_counts[int(ev.ts // 3600) % 24] += 1
-        if ev.lat is not None and ev.lon is not None:
-            _learn_place(pp, place_of(ev.lat, ev.lon), ev.ts, cap, recent_seconds)
-        if ev.country:
-            bump(pp.countries, ev.country, 1, cap)
+                hours[hod] += c
+    located: dict[tuple[str, str, float | None, float | None], int] = {}
+    for ev in events:
+        if ev.country or ev.lat is not None:
+            spot = (principal_identity(ev.principal), ev.country or "", ev.lat, ev.lon)
+            located[spot] = located.get(spot, 0) + 1
+    for (ident, country, lat, lon), c in located.items():
+        pp = profiles.principals[ident]
+        if lat is not None and lon is not None:
+            _learn_place(pp, place_of(lat, lon), f.window.start, cap, recent_seconds, c)
+        if country:
+            bump(pp.countries, country, c, cap)
     for _, cls, ident in f.privileged:
         pp = profiles.principals[ident]
         bump(pp.admin_keys, key_id, 1, cap)
@@ -108,11 +116,13 @@ def learn_principal_window(profiles: Profiles, pw: PrincipalWindow) -> None:
     pp.max_keys_window = max(pp.max_keys_window, len(pw.keys))
 
 
-def _learn_place(pp: PrincipalProfile, place: str, ts: float, cap: int, recent_seconds: float) -> None:
+def _learn_place(
+    pp: PrincipalProfile, place: str, ts: float, cap: int, recent_seconds: float, count: int = 1
+) -> None:
     """Count a place; one first seen after a day of history stays "recent" for ``recent_seconds``."""
     if place not in pp.places and ts - pp.first_ts >= 86400:
         pp.recent_places[place] = ts
-    bump(pp.places, place, 1, cap)
+    bump(pp.places, place, count, cap)
     if pp.recent_places:
         for old in [p for p, first in pp.recent_places.items() if first < ts - recent_seconds]:
             del pp.recent_places[old]
