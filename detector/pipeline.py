@@ -238,8 +238,8 @@ class Pipeline:
         scores = self.forest.score(rows)
         threshold = self.forest.threshold
         cap = self.settings.window.max_evidence
-        for (f, _), row, score in zip(batch, rows, scores, strict=False):
-            novel = bool(self.forest.novel(row).any())
+        novel_rows = self.forest.novel_rows(rows)
+        for (f, _), row, score, novel in zip(batch, rows, scores, novel_rows, strict=True):
             if score < threshold and not novel:
                 continue
             reasons = self.forest.explain(row, f.values)

@@ -60,6 +60,8 @@ def _callers(
     f: WindowFeatures, ctx: RuleContext, cfg: OffHoursSettings, hour: int
 ) -> tuple[list[Reason], set[str]]:
     """People whose calls so far this hour are out of character for them, or for them on this key."""
+    if not any(is_human(p) for p in f.principals):
+        return [], set()  # most windows carry workloads only
     active: dict[str, int] = {}
     new_network: set[str] = set()
     bits = ctx.settings.profile

@@ -75,6 +75,11 @@ class ForestModel:
         mask: np.ndarray = self.constant_ & GUARDED & (np.abs(row - self.median_) > 1e-9)
         return mask
 
+    def novel_rows(self, rows: np.ndarray) -> np.ndarray:
+        """For each row of a batch, whether :meth:`novel` finds anything."""
+        mask: np.ndarray = (self.constant_ & GUARDED & (np.abs(rows - self.median_) > 1e-9)).any(axis=1)
+        return mask
+
     def explain(self, row: np.ndarray, raw: dict[str, float], top: int = 3) -> list[Reason]:
         """The features furthest outside their training range, in plain words."""
         novel = self.novel(row)
