@@ -14,6 +14,8 @@ from rich.table import Table
 from detector.domain.alerts import Alert
 
 console = Console(highlight=False)
+if not console.is_terminal:  # files and pipes: wide enough for a table of reasons
+    console = Console(highlight=False, width=150)
 err_console = Console(stderr=True, highlight=False)
 
 
@@ -43,16 +45,29 @@ class Steps:
 
 def top_alerts(alerts: list[Alert], n: int) -> None:
     """The ``n`` most severe alerts with their reasons in plain words."""
-    ranked = sorted(alerts, key=lambda a: (-int(a.severity), -a.score))[:n]
+    ranked = _varied(sorted(alerts, key=lambda a: (-int(a.severity), -a.score)), n)
     table = Table(title=f"Top {len(ranked)} of {len(alerts)} alerts", show_lines=True)
-    for col in ("severity", "detector", "key / principal", "window (UTC)", "why"):
-        table.add_column(col, overflow="fold")
+    for col, width in (("severity", 8), ("detector", 18), ("key / principal", 28), ("window (UTC)", 13)):
+        table.add_column(col, overflow="fold", max_width=width)
+    table.add_column("why", overflow="fold", ratio=1)
     for a in ranked:
-        who = escape(_short(a.key_id)) + ("\n" + escape(_short(a.principal)) if a.principal else "")
+        who = escape(_short(a.key_id, 28)) + ("\n" + escape(_short(a.principal, 28)) if a.principal else "")
         when = f"{_hm(a.first_window_start)}-{_hm(a.window_end)} ({a.count}w)"
         why = "\n".join(escape(r.text) for r in a.reasons[:3])
         table.add_row(a.severity.label, escape(a.detector), who, when, why)
     console.print(table)
+
+
+def _varied(ranked: list[Alert], n: int, per_detector: int = 2) -> list[Alert]:
+    """The first ``n`` alerts, at most ``per_detector`` of one detector unless too few others."""
+    picked: list[Alert] = []
+    seen: dict[str, int] = {}
+    for a in ranked:
+        if len(picked) < n and seen.get(a.detector, 0) < per_detector:
+            picked.append(a)
+            seen[a.detector] = seen.get(a.detector, 0) + 1
+    rest = [a for a in ranked if a not in picked]
+    return (picked + rest[: n - len(picked)])[:n]
 
 
 def _short(text: str | None, limit: int = 60) -> str:

@@ -19,9 +19,10 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     hop = f.window.travel
     if not cfg.enabled or hop is None or hop.kmh < cfg.max_kmh or hop.km < cfg.min_km:
         return None
+    later = f"{hop.minutes * 60:.0f} seconds" if hop.minutes < 1 else f"{hop.minutes:.1f} minutes"
     text = (
         f"{hop.principal} was in {hop.from_country or 'an unknown country'} and then "
-        f"{hop.to_country or 'an unknown country'} {hop.km:,.0f} km away {hop.minutes:.1f} minutes later "
+        f"{hop.to_country or 'an unknown country'} {hop.km:,.0f} km away {later} later "
         f"(implies {hop.kmh:,.0f} km/h, limit {cfg.max_kmh:,.0f})"
     )
     reasons = [Reason("max_travel_kmh", round(hop.kmh, 1), cfg.max_kmh, text)]
