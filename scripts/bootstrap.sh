@@ -7,6 +7,9 @@ cd "$root"
 py="${PYTHON:-python3}"
 
 need_apt=()
+if ! "$py" -c "import ensurepip, venv" >/dev/null 2>&1; then
+  need_apt+=(python3-venv)  # Debian splits venv/ensurepip out of python3
+fi
 for pkg in "$@"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
