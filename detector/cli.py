@@ -22,9 +22,10 @@ def _inputs(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, *, catalog: bool = True) -> None:
     p.add_argument("--config", type=Path, help="YAML settings (default: built-in, see detector/defaults)")
-    p.add_argument("--catalog", type=Path, help="key catalog YAML (environment, classification per key)")
+    if catalog:
+        p.add_argument("--catalog", type=Path, help="key catalog YAML (environment, classification per key)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="learn profiles and fit the forest from history")
     _inputs(p)
-    _common(p)
+    _common(p, catalog=False)
     p.add_argument("--out", type=Path, required=True, metavar="MODEL_DIR")
     p.add_argument("--dead-letter", type=Path, metavar="FILE")
 

@@ -206,7 +206,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     catalog = args.catalog or data / "catalog.yaml"
     with steps.step("train"):
         cmd_train(argparse.Namespace(inputs=[data / "history.jsonl"], format="auto", config=args.config,
-                                     catalog=catalog, out=model_dir, dead_letter=None))  # fmt: skip
+                                     out=model_dir, dead_letter=None))  # fmt: skip
     with steps.step("replay"):
         cmd_replay(argparse.Namespace(inputs=[data / "test.jsonl"], format="auto", config=args.config,
                                       catalog=catalog, model=model_dir, out=work / "alerts.jsonl",

@@ -78,9 +78,10 @@ class Enricher:
         ip = public_address(address)
         geo = None if ip is None or self.locator is None else self.locator.locate(ip)
         result = geo if geo is not None else UNKNOWN
-        if len(self._cache) >= self.cache_size:
-            self._cache.clear()
-        self._cache[address] = result
+        if self.cache_size > 0:
+            if len(self._cache) >= self.cache_size:
+                self._cache.clear()
+            self._cache[address] = result
         return result
 
 
