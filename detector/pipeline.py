@@ -103,7 +103,8 @@ class Pipeline:
         enrich, opened, stats = self.enricher.enrich, self.open, self.stats
         for ev in events:
             stats.events += 1
-            enrich(ev)
+            if ev.country is None:  # sources that log geography skip the lookup
+                enrich(ev)
             ts = ev.ts
             start = ts - ts % width
             if start < self.closed_until:
