@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from detector import commands
+from detector import commands, store_commands, stream_commands
 from detector.domain.errors import KeyWatchError
 from detector.sources import FORMATS
 
@@ -77,7 +77,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-days", type=float, default=2.0)
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--top", type=int, default=10)
+    p.add_argument("--offline", action="store_true", help="replay files instead of streaming through Kafka")
+    p.add_argument("--consumers", type=int, default=2, help="keywatch run processes in the group")
+    p.add_argument("--play-seconds", type=float, default=60.0, help="wall time to play the test days in")
     _common(p)
+    stream_commands.add_parsers(sub)
+
+    actions = sub.add_parser("alerts", help="query alerts").add_subparsers(dest="action", required=True)
+    p = actions.add_parser("list", help="stored alerts, newest first")
+    store_commands.store_options(p)
+    p.add_argument("--key", help="only this key id")
+    p.add_argument("--principal", help="only this principal")
+    p.add_argument("--detector", help="only this detector")
+    p.add_argument("--severity", choices=store_commands.SEVERITIES, help="at least this severity")
+    p.set_defaults(handler=store_commands.cmd_alerts_list)
+
+    actions = sub.add_parser("incidents", help="query incidents").add_subparsers(dest="action", required=True)
+    p = actions.add_parser("list", help="incidents, most recently active first")
+    store_commands.store_options(p)
+    p.add_argument("--status", choices=store_commands.STATUSES, help="only incidents in this status")
+    p.set_defaults(handler=store_commands.cmd_incidents_list)
     return parser
 
 
@@ -87,7 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
-    handler = getattr(commands, f"cmd_{args.command}")
+    if not args.verbose:  # kafka-python reports every dropped connection; KeyWatch says what matters
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    handler = getattr(args, "handler", None) or getattr(commands, f"cmd_{args.command}")
     try:
         return int(handler(args) or 0)
     except KeyWatchError as exc:

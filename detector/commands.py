@@ -196,7 +196,11 @@ def load_alerts(path: Path) -> list[Alert]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Simulate, train, replay, evaluate, and show the top alerts with their reasons."""
+    """Simulate, train, then stream through Kafka (or replay with ``--offline``); evaluate and show."""
+    if not args.offline:
+        from detector.live_demo import run_live_demo
+
+        return run_live_demo(args)
     work: Path = args.workdir
     data, model_dir = work / "data", work / "model"
     steps = display.Steps()

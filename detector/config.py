@@ -160,6 +160,42 @@ class GeoIPSettings(_Frozen):
     cache_size: int = Field(65536, ge=0)
 
 
+class KafkaSettings(_Frozen):
+    """Where the streaming consumer reads events and writes alerts and dead letters."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic: str = "keywatch.events"
+    group: str = "keywatch-detector"
+    alerts_topic: str = "keywatch.alerts"
+    deadletter_topic: str = "keywatch.deadletter"
+    max_poll_records: int = Field(5000, ge=1)
+    poll_timeout_ms: int = Field(200, ge=1)
+    session_timeout_ms: int = Field(10000, ge=1000)
+    max_message_bytes: int = Field(1_048_576, ge=1024)
+    checkpoint_interval_seconds: float = Field(30.0, gt=0)
+    idle_flush_seconds: float = Field(5.0, gt=0)
+
+
+class StoreSettings(_Frozen):
+    """The alert store: SQLite file by default, PostgreSQL by URL."""
+
+    url: str = "sqlite:///keywatch.db"
+    password_file: Path | None = None  # read the password from here instead of the URL (secrets)
+
+
+class IncidentSettings(_Frozen):
+    """How alerts are grouped into incidents."""
+
+    span_seconds: float = Field(3600.0, gt=0)
+
+
+class MetricsSettings(_Frozen):
+    """Prometheus exposition of the consumer; port 0 turns it off."""
+
+    port: int = Field(9464, ge=0, le=65535)
+    host: str = "127.0.0.1"
+
+
 class DetectionSettings(_Frozen):
     """The part of the settings the pure pipeline reads."""
 
@@ -186,6 +222,11 @@ class Settings(BaseSettings):
     severity: SeveritySettings = SeveritySettings()
     geoip: GeoIPSettings = GeoIPSettings()
     catalog: Path | None = None
+    model: Path | None = None
+    kafka: KafkaSettings = KafkaSettings()
+    store: StoreSettings = StoreSettings()
+    incidents: IncidentSettings = IncidentSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from detector.domain.alerts import Alert
+from detector.domain.incidents import Incident
 
 console = Console(highlight=False)
 if not console.is_terminal:  # files and pipes: wide enough for a table of reasons
@@ -58,6 +59,36 @@ def top_alerts(alerts: list[Alert], n: int) -> None:
     console.print(table)
 
 
+def alerts_table(alerts: list[Alert], title: str) -> None:
+    """Stored alerts, one row each, in the order given."""
+    table = Table(title=title)
+    for col, width in (("severity", 8), ("detector", 18), ("key / principal", 40), ("window (UTC)", 24)):
+        table.add_column(col, overflow="fold", max_width=width)
+    table.add_column("score", justify="right")
+    table.add_column("alert", overflow="fold", max_width=12)
+    for a in alerts:
+        who = escape(_short(a.key_id, 40)) + ("\n" + escape(_short(a.principal, 40)) if a.principal else "")
+        when = f"{_ymdhm(a.first_window_start)} +{(a.window_end - a.first_window_start) / 60:.0f} min"
+        table.add_row(a.severity.label, escape(a.detector), who, when, f"{a.score:.3f}", a.alert_id[:12])
+    console.print(table)
+
+
+def incidents_table(incidents: list[Incident], title: str) -> None:
+    """Incidents, one row each, in the order given."""
+    table = Table(title=title)
+    for col, width in (("incident", 12), ("status", 14), ("severity", 8), ("title", 60)):
+        table.add_column(col, overflow="fold", max_width=width)
+    for col in ("alerts", "keys"):
+        table.add_column(col, justify="right")
+    table.add_column("assignee", overflow="fold", max_width=16)
+    table.add_column("last seen (UTC)")
+    for i in incidents:
+        counts = (str(i.alert_count), str(len(i.key_ids)))
+        table.add_row(i.incident_id[:12], i.status.value, i.severity.label, escape(i.title), *counts,
+                      escape(i.assignee or "-"), _ymdhm(i.last_seen))  # fmt: skip
+    console.print(table)
+
+
 def _varied(ranked: list[Alert], n: int, per_detector: int = 2) -> list[Alert]:
     """The first ``n`` alerts, at most ``per_detector`` of one detector unless too few others."""
     picked: list[Alert] = []
@@ -73,6 +104,10 @@ def _varied(ranked: list[Alert], n: int, per_detector: int = 2) -> list[Alert]:
 def _short(text: str | None, limit: int = 60) -> str:
     text = text or ""
     return text if len(text) <= limit else "…" + text[-limit + 1 :]
+
+
+def _ymdhm(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ts))
 
 
 def _hm(ts: float) -> str:

@@ -199,6 +199,25 @@ def _broken_document(name: str, data: bytes, limit: int) -> Iterator[RawRecord]:
         yield from _sized(RawRecord(line.removeprefix(_BOM), name, number), limit)
 
 
+def dead_letter_entry(
+    raw: bytes, error: BaseException | str, max_raw_bytes: int = DEFAULT_MAX_RECORD_BYTES, **where: Any
+) -> dict[str, Any]:
+    """The JSON form of a rejected record: where it came from, why, and its original bytes.
+
+    >>> dead_letter_entry(b"oops", "invalid JSON", origin="a.jsonl:3")["raw_b64"]
+    'b29wcw=='
+    """
+    entry: dict[str, Any] = {
+        **where,
+        "error": str(error),
+        "raw_b64": base64.b64encode(raw[:max_raw_bytes]).decode("ascii"),
+        "raw_text": raw[:RAW_TEXT_LIMIT].decode("utf-8", errors="replace"),
+    }
+    if len(raw) > max_raw_bytes:
+        entry["raw_truncated"] = True
+    return entry
+
+
 class DeadLetterWriter:
     """Context manager collecting records that failed, as JSON lines at ``path``.
 
@@ -241,15 +260,7 @@ class DeadLetterWriter:
 
     def write(self, record: RawRecord, error: BaseException | str) -> None:
         """Record that ``record`` failed with ``error``."""
-        raw = record.raw
-        entry: dict[str, Any] = {
-            "origin": record.origin,
-            "error": str(error),
-            "raw_b64": base64.b64encode(raw[: self.max_raw_bytes]).decode("ascii"),
-            "raw_text": raw[:RAW_TEXT_LIMIT].decode("utf-8", errors="replace"),
-        }
-        if len(raw) > self.max_raw_bytes:
-            entry["raw_truncated"] = True
+        entry = dead_letter_entry(record.raw, error, self.max_raw_bytes, origin=record.origin)
         self._count += 1
         if self.path is None:
             self.entries.append(entry)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 
 FEATURE_SCHEMA_VERSION = 1
 
@@ -35,6 +36,9 @@ FEATURES: tuple[tuple[str, str], ...] = (
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(name for name, _ in FEATURES)
 _LOG = tuple(t == "log" for _, t in FEATURES)
+_VALUES = itemgetter(*FEATURE_NAMES)  # KeyError naming the first missing feature
+_LOG_AT = tuple(i for i, (_, t) in enumerate(FEATURES) if t == "log")
+_RAW_AT = tuple(i for i, (_, t) in enumerate(FEATURES) if t != "log")
 
 
 def to_vector(values: Mapping[str, float]) -> list[float]:
@@ -43,10 +47,14 @@ def to_vector(values: Mapping[str, float]) -> list[float]:
     >>> v = to_vector({n: 0.0 for n in FEATURE_NAMES}); len(v) == len(FEATURE_NAMES), v[0]
     (True, 0.0)
     """
-    return [
-        math.log1p(max(values[n], 0.0)) if lg else float(values[n])
-        for n, lg in zip(FEATURE_NAMES, _LOG, strict=True)
-    ]
+    row: list[float] = list(_VALUES(values))
+    log1p = math.log1p
+    for i in _LOG_AT:
+        v = row[i]
+        row[i] = log1p(0.0 if v < 0.0 else v)  # max(v, 0.0), NaN kept, without the call
+    for i in _RAW_AT:
+        row[i] = float(row[i])
+    return row
 
 
 def check_schema(names: Sequence[str], version: int) -> str | None:

@@ -1,0 +1,168 @@
+"""The README's main command: simulated key usage streamed through Kafka into stored alerts.
+
+Starts the embedded broker, creates the topics, trains on simulated history, launches
+``keywatch run`` consumers (a real consumer group, as separate processes), plays the test days
+with their attacks in accelerated time, shows alerts as they arrive on ``keywatch.alerts``, and
+ends with a summary: events, alerts, incidents, dead letters and detection figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+from kafka import KafkaConsumer, TopicPartition
+from rich.live import Live
+from rich.table import Table
+
+from detector import display
+from detector.adapters.broker import EmbeddedBroker, create_topics, free_port
+from detector.adapters.inputs import read_events
+from detector.adapters.kafka_producer import event_producer, paced, send_events, send_raw
+from detector.adapters.store import Store
+from detector.config import load_settings
+from detector.domain.alerts import Alert
+from detector.evaluation import evaluate
+
+PARTITIONS = 4
+BAD_RECORDS: Sequence[bytes] = (
+    b'{"Records": [{"eventSource": "kms.amazonaws.com", "eventName": ',  # cut off mid-record
+    b'{"hello": "a format nobody logs"}',
+    b"\x00\xff<script>alert(1)</script>",
+)
+
+
+def run_live_demo(args: argparse.Namespace) -> int:
+    """Simulate, train, stream through the broker and summarise; see the module docstring."""
+    from detector.commands import cmd_simulate, cmd_train
+
+    work: Path = args.workdir.resolve()
+    data, model_dir, db_path = work / "data", work / "model", work / "keywatch.db"
+    steps = display.Steps()
+    with steps.step("simulate"):
+        cmd_simulate(argparse.Namespace(out=data, keys=args.keys, days=args.days, seed=args.seed,
+                                        test_days=args.test_days))  # fmt: skip
+    with steps.step("train"):
+        cmd_train(argparse.Namespace(inputs=[data / "history.jsonl"], format="auto", config=args.config,
+                                     out=model_dir, dead_letter=None))  # fmt: skip
+    db_path.unlink(missing_ok=True)
+    settings = load_settings(args.config)
+    k = settings.kafka
+    events = read_events([data / "test.jsonl"], "canonical", None).events
+    span = events[-1].ts - events[0].ts if events else 1.0
+    speedup = max(span / args.play_seconds, 1.0)
+    with EmbeddedBroker(log_path=work / "broker.log") as broker:
+        create_topics(broker.bootstrap, {k.topic: PARTITIONS, k.alerts_topic: 1, k.deadletter_topic: 1})
+        display.console.print(
+            f"[bold]== stream[/bold]  broker {broker.bootstrap}, {PARTITIONS} partitions, "
+            f"{args.consumers} consumers, {len(events):,} events at {speedup:,.0f}x"
+        )
+        consumers = [_start_consumer(work, i, broker.bootstrap, model_dir, db_path, data, args)
+                     for i in range(args.consumers)]  # fmt: skip
+        started = time.perf_counter()
+        seen = _stream(broker.bootstrap, k.topic, k.alerts_topic, events, speedup, consumers)
+        seconds = time.perf_counter() - started
+    store = Store(f"sqlite:///{db_path}")
+    alerts = store.list_alerts(limit=1_000_000)
+    incidents = store.list_incidents(limit=1_000_000)
+    letters = store.count_dead_letters()
+    store.close()
+    labels = json.loads((data / "labels.json").read_text(encoding="utf-8"))
+    report = evaluate(labels, alerts, window_seconds=settings.window.seconds)
+    print()
+    print(report.format_table())
+    display.top_alerts(alerts, args.top)
+    display.console.print(
+        f"\nstreamed {len(events):,} events (+{len(BAD_RECORDS)} malformed) in {seconds:.1f} s: "
+        f"{len(alerts)} alerts ({seen} alert messages on {k.alerts_topic}), {len(incidents)} incidents, "
+        f"{letters} dead letters\nstore: {db_path}  (keywatch alerts list --db sqlite:///{db_path})\n"
+        f"consumer logs: {work}/consumer-*.log"
+    )
+    return 0
+
+
+def _start_consumer(
+    work: Path, i: int, bootstrap: str, model: Path, db: Path, data: Path, args: argparse.Namespace
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "KEYWATCH_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "KEYWATCH_KAFKA__IDLE_FLUSH_SECONDS": "2",
+        "KEYWATCH_KAFKA__SESSION_TIMEOUT_MS": "6000",
+        "KEYWATCH_STORE__URL": f"sqlite:///{db}",
+        "KEYWATCH_MODEL": str(model),
+        "KEYWATCH_METRICS__PORT": str(free_port()),
+    }
+    if args.config:
+        env["KEYWATCH_CONFIG"] = str(args.config)
+    catalog = str(args.catalog or data / "catalog.yaml")
+    cmd = [sys.executable, "-m", "detector.cli", "run", "--catalog", catalog, "--idle-exit", "6"]
+    log = (work / f"consumer-{i}.log").open("wb")
+    return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+
+
+def _stream(
+    bootstrap: str,
+    topic: str,
+    alerts_topic: str,
+    events: list,  # type: ignore[type-arg]
+    speedup: float,
+    consumers: list[subprocess.Popen[bytes]],
+) -> int:
+    """Play events, show alerts as they arrive; return once every consumer has exited."""
+    producer = event_producer(bootstrap)
+    watch = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    watch.assign([TopicPartition(alerts_topic, 0)])
+    watch.seek_to_beginning()
+    latest: dict[str, Alert] = {}
+    messages = 0
+    sent = 0
+    with Live(_table(latest, sent, len(events)), console=display.console, refresh_per_second=4,
+              transient=not display.console.is_terminal) as live:  # fmt: skip
+        for chunk in paced(events, speedup):
+            sent += send_events(producer, topic, chunk)
+            if sent == len(chunk):
+                send_raw(producer, topic, [(None, raw) for raw in BAD_RECORDS])
+            messages += _drain(watch, latest)
+            live.update(_table(latest, sent, len(events)))
+        producer.flush()
+        while any(c.poll() is None for c in consumers):
+            messages += _drain(watch, latest, timeout_ms=300)
+            live.update(_table(latest, sent, len(events)))
+        messages += _drain(watch, latest, timeout_ms=300)
+        live.update(_table(latest, sent, len(events)))
+    producer.close()
+    watch.close()
+    failed = [c.returncode for c in consumers if c.returncode]
+    if failed:
+        display.console.print(f"[red]consumers exited with {failed}; see their logs[/red]")
+    return messages
+
+
+def _drain(watch: KafkaConsumer, latest: dict[str, Alert], timeout_ms: int = 0) -> int:
+    n = 0
+    for records in watch.poll(timeout_ms=timeout_ms).values():
+        for r in records:
+            alert = Alert.from_dict(orjson.loads(r.value))
+            latest[alert.alert_id] = alert
+            n += 1
+    return n
+
+
+def _table(latest: dict[str, Alert], sent: int, total: int) -> Table:
+    recent = sorted(latest.values(), key=lambda a: a.window_end, reverse=True)[:12]
+    table = Table(title=f"events sent {sent:,}/{total:,} — {len(latest)} alerts (latest first)")
+    for col in ("severity", "detector", "key", "principal", "window end (UTC)", "why"):
+        table.add_column(col, overflow="ellipsis", no_wrap=True, max_width=60 if col == "why" else 28)
+    for a in recent:
+        why = a.reasons[0].text if a.reasons else ""
+        table.add_row(a.severity.label, a.detector, a.key_id, a.principal or "",
+                      time.strftime("%m-%d %H:%M", time.gmtime(a.window_end)), why)  # fmt: skip
+    return table
