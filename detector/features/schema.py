@@ -35,7 +35,6 @@ FEATURES: tuple[tuple[str, str], ...] = (
     ("principal_denied_excess", "log"),
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(name for name, _ in FEATURES)
-_LOG = tuple(t == "log" for _, t in FEATURES)
 _VALUES = itemgetter(*FEATURE_NAMES)  # KeyError naming the first missing feature
 _LOG_AT = tuple(i for i, (_, t) in enumerate(FEATURES) if t == "log")
 _RAW_AT = tuple(i for i, (_, t) in enumerate(FEATURES) if t != "log")

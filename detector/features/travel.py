@@ -19,6 +19,9 @@ class _Seen(NamedTuple):
     event_id: str
 
 
+_new = tuple.__new__  # what _Seen(...) runs, without its Python-level __new__
+
+
 class TravelTracker:
     """Remembers each principal's last located event and reports hops worth judging.
 
@@ -38,7 +41,7 @@ class TravelTracker:
             return None
         prev = self.last.get(ident)
         country = ev.country or ""
-        self.last[ident] = _Seen(ev.ts, lat, lon, country, ev.event_id)
+        self.last[ident] = _new(_Seen, (ev.ts, lat, lon, country, ev.event_id))
         if prev is None or (prev.lat == lat and prev.lon == lon) or ev.ts < prev.ts:
             return None
         km = haversine_km(prev.lat, prev.lon, lat, lon)

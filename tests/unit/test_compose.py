@@ -72,3 +72,16 @@ def test_the_loader_reads_the_consumer_environment(
     assert str(settings.store.password_file) == env["KEYWATCH_STORE__PASSWORD_FILE"]
     assert settings.metrics.port == int(env["KEYWATCH_METRICS__PORT"])
     assert str(settings.model) == env["KEYWATCH_MODEL"]
+
+
+def test_store_reads_its_password_from_a_secret_file(tmp_path: Path) -> None:
+    from detector.adapters.store import Store, StoreError
+
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n", encoding="utf-8")
+    store = Store("postgresql+psycopg://keywatch@db:5432/keywatch", password_file=secret)
+    assert store.url.password == "s3cret"
+    assert "s3cret" not in store.safe_url
+    store.close()
+    with pytest.raises(StoreError, match="password file"):
+        Store("postgresql+psycopg://keywatch@db/keywatch", password_file=tmp_path / "missing")

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from detector.adapters.store import tables as t
 from detector.adapters.store.engine import (
     WRITE_OPTION,
+    StoreError,
     advisory_lock,
     create_store_engine,
     parse_url,
@@ -87,7 +88,8 @@ class Store:
             try:
                 secret = Path(password_file).read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise StoreError(f"cannot read the database password file {password_file}: {exc.strerror}") from None
+                problem = f"cannot read the database password file {password_file}: {exc.strerror}"
+                raise StoreError(problem) from None
             self.url = self.url.set(password=secret)
         self.span_seconds = span_seconds
         self._clock = clock
