@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import SecretStr, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from detector.domain.errors import ConfigError
@@ -196,6 +196,51 @@ class MetricsSettings(_Frozen):
     host: str = "127.0.0.1"
 
 
+class HsmSettings(_Frozen):
+    """The PKCS#11 key backend; unset values fall back to PKCS11_MODULE, PKCS11_TOKEN_LABEL, PKCS11_TOKEN_PIN."""
+
+    module: Path | None = None
+    token_label: str | None = None
+    pin: SecretStr | None = None
+    key_map: dict[str, str] = {}  # event key_id -> HSM object label, where they differ
+    backup_key_label: str | None = "keywatch-backup"  # wraps keys before revoke; stays in the HSM
+
+
+class AwsSettings(_Frozen):
+    """The AWS KMS key backend (boto3); credentials come from the usual AWS chain."""
+
+    region: str | None = None
+    endpoint_url: str | None = None  # e.g. a local moto server in tests
+    pending_window_days: int = Field(30, ge=7, le=30)  # ScheduleKeyDeletion waiting period
+
+
+class SlackSettings(_Frozen):
+    """Slack Web API access; ``base_url`` points slack-sdk at another server (tests)."""
+
+    token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    default_channel: str = "#keywatch"
+    base_url: str = "https://slack.com/api/"
+    max_attempts: int = Field(8, ge=1)
+
+
+class AuditSettings(_Frozen):
+    """The tamper-evident ledger; the signing key lives outside the database."""
+
+    signing_key: Path | None = None  # Ed25519 private key, PEM
+    checkpoint_every: int = Field(1, ge=1)  # sign a checkpoint after this many records
+
+
+class ResponseSettings(_Frozen):
+    """Playbooks and the runner."""
+
+    playbooks_dir: Path | None = None  # default: the playbooks/ shipped with KeyWatch
+    auto_run: bool = True  # start matching playbooks on new or escalated incidents
+    default_mode: str = "staged"  # dry-run | staged | active for automatic runs
+    retry_base_seconds: float = Field(0.5, gt=0)
+    retry_max_seconds: float = Field(30.0, gt=0)
+
+
 class DetectionSettings(_Frozen):
     """The part of the settings the pure pipeline reads."""
 
@@ -227,6 +272,11 @@ class Settings(BaseSettings):
     store: StoreSettings = StoreSettings()
     incidents: IncidentSettings = IncidentSettings()
     metrics: MetricsSettings = MetricsSettings()
+    hsm: HsmSettings = HsmSettings()
+    aws: AwsSettings = AwsSettings()
+    slack: SlackSettings = SlackSettings()
+    audit: AuditSettings = AuditSettings()
+    response: ResponseSettings = ResponseSettings()
 
     @classmethod
     def settings_customise_sources(

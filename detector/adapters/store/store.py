@@ -128,16 +128,21 @@ class Store:
         self._engine.dispose()
 
     @contextmanager
-    def _read(self) -> Iterator[Connection]:
+    def reading(self) -> Iterator[Connection]:
+        """A read transaction; database errors surface as StoreError. For repositories beside Store."""
         with translated(self.url), self._engine.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def writing(self) -> Iterator[Connection]:
+        """A write transaction (BEGIN IMMEDIATE on SQLite); database errors surface as StoreError."""
         with translated(self.url), self._engine.connect() as conn:
             conn.execution_options(**{WRITE_OPTION: True})  # SQLite: BEGIN IMMEDIATE
             with conn.begin():
                 yield conn
+
+    _read = reading
+    _write = writing
 
     def ping(self) -> None:
         """Raise StoreError when the database cannot be reached."""

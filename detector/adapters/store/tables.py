@@ -117,3 +117,106 @@ checkpoints = sa.Table(
     sa.Column("state", sa.LargeBinary, nullable=False),
     sa.Column("saved_at", UTCDateTime, nullable=False),
 )
+
+# -- response (issue 4): users, playbook runs and steps, approvals, Slack outbox, audit ledger --
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("role", sa.String(32), nullable=False),  # analyst | responder | admin
+    sa.Column("slack_user_id", sa.String(64), unique=True),
+    sa.Column("token_hash", sa.String(128), unique=True),  # API bearer token, hashed (issue 5)
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+)
+
+playbook_runs = sa.Table(
+    "playbook_runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("playbook", sa.String(128), nullable=False),
+    sa.Column("playbook_digest", sa.String(64), nullable=False),  # sha256 of the YAML it ran
+    sa.Column("incident_id", sa.String(64), index=True),
+    sa.Column("mode", sa.String(16), nullable=False),  # dry-run | staged | active
+    sa.Column("status", sa.String(32), nullable=False, index=True),
+    sa.Column("requested_by", sa.String(128), nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),  # key_id, principal, ... the run acts on
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("revert_at", UTCDateTime),  # timed auto-revert of a containment
+    sa.Column("error", sa.Text),
+)
+
+playbook_steps = sa.Table(
+    "playbook_steps",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("playbook_runs.run_id"), primary_key=True),
+    sa.Column("step_index", sa.Integer, primary_key=True),
+    sa.Column("step_id", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column(
+        "status", sa.String(32), nullable=False
+    ),  # pending|running|waiting|done|skipped|failed|rolled_back
+    sa.Column("idempotency_key", sa.String(128), nullable=False, unique=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("result", sa.JSON),
+    sa.Column("error", sa.Text),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("next_attempt_at", UTCDateTime),
+)
+
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("playbook_runs.run_id"), primary_key=True),
+    sa.Column("step_index", sa.Integer, primary_key=True),
+    sa.Column("approver", sa.String(128), primary_key=True),
+    sa.Column("decision", sa.String(16), nullable=False),  # approve | deny
+    sa.Column("comment", sa.Text),
+    sa.Column("decided_at", UTCDateTime, nullable=False),
+)
+
+slack_outbox = sa.Table(
+    "slack_outbox",
+    metadata,
+    sa.Column("message_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dedupe_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("method", sa.String(64), nullable=False),  # chat.postMessage | chat.update
+    sa.Column("channel", sa.String(128), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),  # text, blocks, thread_ts, ...
+    sa.Column("status", sa.String(16), nullable=False, index=True),  # pending | sent | failed
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("slack_ts", sa.String(64)),  # the message's ts once Slack accepted it
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+audit_records = sa.Table(
+    "audit_records",
+    metadata,
+    sa.Column(
+        "seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.Text, nullable=False),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+audit_checkpoints = sa.Table(
+    "audit_checkpoints",
+    metadata,
+    sa.Column(
+        "seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("signature", sa.Text, nullable=False),  # base64 Ed25519 signature over seq and hash
+    sa.Column("key_fingerprint", sa.String(64), nullable=False),  # sha256 of the raw public key
+    sa.Column("signed_at", UTCDateTime, nullable=False),
+)
