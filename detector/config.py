@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import SecretStr, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from detector.domain.errors import ConfigError
@@ -197,7 +197,7 @@ class MetricsSettings(_Frozen):
 
 
 class HsmSettings(_Frozen):
-    """The PKCS#11 key backend; unset values fall back to PKCS11_MODULE, PKCS11_TOKEN_LABEL, PKCS11_TOKEN_PIN."""
+    """The PKCS#11 key backend; unset values come from PKCS11_MODULE, PKCS11_TOKEN_LABEL, PKCS11_TOKEN_PIN."""
 
     module: Path | None = None
     token_label: str | None = None

@@ -13,8 +13,6 @@ import sqlalchemy as sa
 
 from detector.adapters.store import Checkpoint, DeadLetter, Store, StoreError
 from detector.cli import main
-
-HEAD = "0002"  # the newest migration shipped
 from detector.domain.alerts import Alert, Reason, Severity, alert_id_for
 from detector.domain.incidents import (
     ALERT_ADDED,
@@ -26,6 +24,8 @@ from detector.domain.incidents import (
     UnknownIncidentError,
     incident_id_for,
 )
+
+HEAD = "0002"  # the newest migration shipped
 
 pytestmark = pytest.mark.integration
 
