@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from detector import commands, store_commands, stream_commands
+from detector import audit_commands, commands, response_commands, store_commands, stream_commands
 from detector.domain.errors import KeyWatchError
 from detector.sources import FORMATS
 
@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--play-seconds", type=float, default=60.0, help="wall time to play the test days in")
     _common(p)
     stream_commands.add_parsers(sub)
+    response_commands.add_parsers(sub)
+    audit_commands.add_parsers(sub)
 
     actions = sub.add_parser("alerts", help="query alerts").add_subparsers(dest="action", required=True)
     p = actions.add_parser("list", help="stored alerts, newest first")

@@ -39,8 +39,8 @@ class World:
     catalog_path: Path
 
 
-def make_world(root: Path) -> World:
-    sim = simulate(keys=8, days=2.5, test_days=0.5, seed=5)
+def make_world(root: Path, keys: int = 8, seed: int = 5) -> World:
+    sim = simulate(keys=keys, days=2.5, test_days=0.5, seed=seed)
     settings = Settings()
     model = train(sim.history, settings.detection, Enricher(None))
     model_dir = root / "model"

@@ -1,0 +1,92 @@
+"""The ``users`` table: KeyWatch users, their roles and their linked Slack accounts."""
+
+from __future__ import annotations
+
+import builtins
+import time
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from detector.adapters.store import tables as t
+from detector.adapters.store.engine import StoreError
+from detector.adapters.store.rows import to_dt
+from detector.adapters.store.store import Store
+from detector.domain.users import Role, User, UserError, check_name, check_slack_user_id
+
+
+class DuplicateUserError(StoreError):
+    """A user with that name, or that Slack account, already exists."""
+
+
+class UserRepository:
+    """Add and look up users in the store's ``users`` table."""
+
+    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+        """Work on ``store`` (migrated); ``clock`` stamps ``created_at``."""
+        self._store = store
+        self._clock = clock
+
+    def add(self, name: str, role: Role | str, slack_user_id: str | None = None) -> User:
+        """Add a user; DuplicateUserError when the name or the Slack id is taken."""
+        user = User(
+            check_name(name),
+            role if isinstance(role, Role) else Role.parse(role),
+            check_slack_user_id(slack_user_id) if slack_user_id is not None else None,
+        )
+        row = {
+            "name": user.name,
+            "role": user.role.label,
+            "slack_user_id": user.slack_user_id,
+            "created_at": to_dt(self._clock()),
+            "disabled": False,
+        }
+        try:
+            with self._store.writing() as conn:
+                self._refuse_duplicate(conn, user)
+                conn.execute(t.users.insert().values(row))
+        except sa.exc.IntegrityError:  # lost a race with another writer
+            raise DuplicateUserError(f"user {user.name} or Slack id {user.slack_user_id} exists") from None
+        return user
+
+    def get(self, name: str) -> User | None:
+        """The user called ``name``, or None."""
+        return self._one(t.users.c.name == name)
+
+    def by_slack_id(self, slack_user_id: str) -> User | None:
+        """The user linked to Slack member ``slack_user_id``, or None."""
+        return self._one(t.users.c.slack_user_id == slack_user_id)
+
+    def list(self) -> builtins.list[User]:
+        """Every user, by name."""
+        with self._store.reading() as conn:
+            rows = conn.execute(sa.select(t.users).order_by(t.users.c.name)).mappings()
+            return [user_from_row(row) for row in rows]
+
+    def _one(self, where: sa.ColumnElement[bool]) -> User | None:
+        with self._store.reading() as conn:
+            row = conn.execute(sa.select(t.users).where(where)).mappings().first()
+        return user_from_row(row) if row else None
+
+    @staticmethod
+    def _refuse_duplicate(conn: sa.Connection, user: User) -> None:
+        c = t.users.c
+        clash = c.name == user.name
+        if user.slack_user_id is not None:
+            clash = sa.or_(clash, c.slack_user_id == user.slack_user_id)
+        found = conn.execute(sa.select(c.name, c.slack_user_id).where(clash)).first()
+        if found is None:
+            return
+        if found.name == user.name:
+            raise DuplicateUserError(f"user {user.name} already exists")
+        raise DuplicateUserError(f"Slack id {user.slack_user_id} already belongs to user {found.name}")
+
+
+def user_from_row(row: Any) -> User:
+    """A User from a ``users`` row; a role the code does not know is a StoreError."""
+    try:
+        role = Role.parse(row["role"])
+    except UserError:
+        raise StoreError(f"user {row['name']} has an unknown role {row['role']!r} in the store") from None
+    return User(row["name"], role, row["slack_user_id"], bool(row["disabled"]))
