@@ -190,11 +190,13 @@ class PlaybookRunner:
 
     def advance(self, run_id: str) -> str:
         """Run steps until the run waits, retries later, fails or completes; return its status."""
+        loaded: tuple[Playbook, Context, Mode] | None = None
         while True:
             run = self.get(run_id)
             if run.status not in (Status.RUNNING, Status.RETRYING, Status.WAITING):
                 return run.status
-            playbook, ctx, mode = self._loaded(run)
+            loaded = loaded or self._loaded(run)
+            playbook, ctx, mode = loaded
             step = next((s for s in run.steps if s["status"] not in (Status.DONE, Status.SKIPPED)), None)
             if step is None:
                 return self._complete(run, playbook)

@@ -126,7 +126,7 @@ def test_attacks_contained_in_the_hsm_benign_keys_untouched(
     posted = slack.calls("chat.postMessage")
     assert len(posted) >= len(store.list_incidents(limit=1000))
     assert {c.body.get("channel") for c in posted} == {"#kw-test", "#keywatch-incidents"}
-    assert any("Disabling the key" in str(c.body.get("text")) for c in posted)
+    assert any("The key is disabled" in str(c.body.get("text")) for c in posted)
 
     assert main(["audit", "verify", "--db", url, "--signing-key", str(signing_key)]) == 0
     ledger = Ledger(store, None)

@@ -164,7 +164,7 @@ def test_a_crash_between_action_and_bookkeeping_never_disables_twice(
     real = PlaybookRunner._set_step
 
     def crash_once(self: PlaybookRunner, run_id: str, i: int, status: str, **values: Any) -> None:
-        if i == 1 and status == Status.DONE:
+        if i == 0 and status == Status.DONE:
             monkeypatch.setattr(PlaybookRunner, "_set_step", real)
             raise SystemExit("killed after the HSM call")
         real(self, run_id, i, status, **values)
@@ -175,8 +175,8 @@ def test_a_crash_between_action_and_bookkeeping_never_disables_twice(
     restarted = _runner(store, backend, rec, clock)
     assert restarted.advance("r-crash") == Status.COMPLETED
     assert backend.changes == [("disable", "k1")], "the repeated step found the key already disabled"
-    assert restarted.get("r-crash").steps[1]["result"]["outcome"] == "already_disabled"
-    assert len([k for k in rec.messages if k.startswith("r-crash:0")]) == 1
+    assert restarted.get("r-crash").steps[0]["result"]["outcome"] == "already_disabled"
+    assert len([k for k in rec.messages if k.startswith("r-crash:1")]) == 1
 
 
 def test_unreachable_hsm_is_retried_then_escalated_and_resumed(store: Store) -> None:
@@ -185,7 +185,7 @@ def test_unreachable_hsm_is_retried_then_escalated_and_resumed(store: Store) -> 
     run_id = runner.start(_pb("foreign-geography"), CTX, Mode.ACTIVE, "keywatch")
     delays = []
     while runner.get(run_id).status == Status.RETRYING:
-        due = runner.get(run_id).steps[1]["next_attempt_at"]
+        due = runner.get(run_id).steps[0]["next_attempt_at"]
         delays.append(round(due - clock.now, 3))
         clock.now = due
         runner.tick()

@@ -35,7 +35,7 @@ def test_the_library_validates_and_covers_the_usual_cases() -> None:
         (("approvers: 2", "approvers: 1"), "x.yaml:21: steps[3].action: revoke_key is destructive"),
         (
             ("action: disable_key", "action: disable_keys"),
-            "x.yaml:15: steps[1].action: unknown action 'disable_keys'",
+            "x.yaml:11: steps[0].action: unknown action 'disable_keys'",
         ),
         (("min_severity: high", "min_severity: huge"), "x.yaml:6: trigger.min_severity"),
         (("with: {backup: true}", "with: {backup: true, colour: red}"), "x.yaml:22: steps[3].with.colour"),
@@ -43,7 +43,7 @@ def test_the_library_validates_and_covers_the_usual_cases() -> None:
             ('when: "environment != production"\n  - id: done', 'when: "phase of moon"\n  - id: done'),
             "x.yaml:23: steps[3].when: cannot read condition",
         ),
-        (("id: tell", "id: disable"), "x.yaml:14: steps[1].id: step id 'disable' is used twice"),
+        (("id: tell", "id: disable"), "x.yaml:13: steps[1].id: step id 'disable' is used twice"),
     ],
 )
 def test_mistakes_name_file_line_and_field(edit: tuple[str, str], where: str) -> None:
@@ -92,11 +92,11 @@ def test_plans_per_mode() -> None:
     pb = load_playbook(_load("contain-exfiltration"))
     dry = plan(pb, CTX, Mode.DRY_RUN)
     assert not any(s.runs for s in dry.steps)
-    assert "would disable key k1" in dry.steps[1].reason
+    assert "would disable key k1" in dry.steps[0].reason
     staged = plan(pb, CTX, Mode.STAGED)
     assert [s.step_id for s in staged.steps if s.runs] == [
-        "tell",
         "disable",
+        "tell",
         "mark",
         "agree-rotation",
         "done",
