@@ -45,7 +45,7 @@ TARGET_P99 = 1.0
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--keys", type=int, default=200)
-    ap.add_argument("--interval", type=float, default=0.05, help="seconds between stored alerts")
+    ap.add_argument("--interval", type=float, default=0.1, help="seconds between stored alerts")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="keywatch-bench-response-"))
     label, pin = "bench", "1234"

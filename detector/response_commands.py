@@ -312,5 +312,5 @@ class _Silent:
     def notify(self, **_: Any) -> None:
         """Nothing to send."""
 
-    def record(self, *_: Any) -> None:
+    def record(self, *_: Any, **__: Any) -> None:
         """Nothing to record."""

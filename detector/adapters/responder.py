@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 import detector
 from detector.adapters.audit import Ledger
 from detector.adapters.keys import load_backend
@@ -82,9 +84,14 @@ class LedgerAuditor:
         """Append through ``ledger`` (which needs its signing key)."""
         self.ledger = ledger
 
-    def record(self, actor: str, action: str, target: str, details: dict[str, Any]) -> None:
-        """Append one record."""
-        self.ledger.append(actor, action, target, details)
+    def record(
+        self, actor: str, action: str, target: str, details: dict[str, Any], *, conn: Connection | None = None
+    ) -> None:
+        """Append one record, inside ``conn``'s transaction when given."""
+        if conn is None:
+            self.ledger.append(actor, action, target, details)
+        else:
+            self.ledger.append_in(conn, actor, action, target, details)
 
 
 def incident_context(store: Store, incident: Incident) -> Context:

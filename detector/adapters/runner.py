@@ -55,8 +55,10 @@ class Notifier(Protocol):
 class Auditor(Protocol):
     """The audit ledger."""
 
-    def record(self, actor: str, action: str, target: str, details: dict[str, Any]) -> None:
-        """Append one record."""
+    def record(
+        self, actor: str, action: str, target: str, details: dict[str, Any], *, conn: Connection | None = None
+    ) -> None:
+        """Append one record (inside ``conn``'s transaction when given)."""
 
 
 class Status:
@@ -221,7 +223,9 @@ class PlaybookRunner:
     def _execute(self, run: RunView, playbook: Playbook, ctx: Context, i: int) -> str:
         spec = playbook.steps[i]
         args = step_args(playbook, spec, ctx)
-        attempts = self._mark_running(run.run_id, i)
+        # Key changes are marked running first (a crash then repeats an idempotent call); steps
+        # that change nothing outside the store are simply done again.
+        attempts = self._mark_running(run.run_id, i) if ACTIONS[spec.action].changes_keys else 1
         key = f"{run.run_id}:{i}"
         try:
             result = self._act(run, spec.action, args, ctx, key, spec.id)
@@ -231,13 +235,9 @@ class PlaybookRunner:
             return self._fail(run, playbook, i, str(exc))
         if result.get("status") == Status.WAITING:
             return Status.WAITING
-        self.auditor.record(
-            run.requested_by,
-            spec.action,
-            str(args.get("key") or ctx.key_id),
-            {"run_id": run.run_id, "step": spec.id, "idempotency_key": key, **result},
-        )
-        self._set_step(run.run_id, i, Status.DONE, result=result)
+        audit = (run.requested_by, spec.action, str(args.get("key") or ctx.key_id),
+                 {"run_id": run.run_id, "step": spec.id, "idempotency_key": key, **result})  # fmt: skip
+        self._set_step(run.run_id, i, Status.DONE, result=result, audit=audit)
         return Status.DONE
 
     def _act(
@@ -627,7 +627,16 @@ class PlaybookRunner:
     def _attempts(self, run_id: str, i: int) -> int:
         return int(self.get(run_id).steps[i]["attempts"])
 
-    def _set_step(self, run_id: str, i: int, status: str, **values: Any) -> None:
+    def _set_step(
+        self,
+        run_id: str,
+        i: int,
+        status: str,
+        *,
+        audit: tuple[str, str, str, dict[str, Any]] | None = None,
+        **values: Any,
+    ) -> None:
+        """Update a step; ``audit`` is recorded in the same transaction (the record and the state agree)."""
         if "next_attempt_at" in values and values["next_attempt_at"] is not None:
             values["next_attempt_at"] = _now_dt(values["next_attempt_at"])
         if "result" in values:
@@ -636,6 +645,8 @@ class PlaybookRunner:
             values.setdefault("finished_at", _now_dt(self.clock()))
         with self.store.writing() as conn:
             _update_step(conn, run_id, i, status=status, **values)
+            if audit is not None:
+                self.auditor.record(*audit, conn=conn)
 
     def _set_run(self, run_id: str, status: str, **values: Any) -> None:
         if "revert_at" in values and values["revert_at"] is not None:

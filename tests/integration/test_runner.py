@@ -91,7 +91,9 @@ class Recorder:
     ) -> None:
         self.messages.setdefault(dedupe_key, {"text": text, "kind": kind, **data})
 
-    def record(self, actor: str, action: str, target: str, details: dict[str, Any]) -> None:
+    def record(
+        self, actor: str, action: str, target: str, details: dict[str, Any], *, conn: object = None
+    ) -> None:
         self.audit.append((actor, action, target))
 
 
