@@ -17,18 +17,16 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-import pkcs11
 import sqlalchemy as sa
-from pkcs11 import KeyType, MechanismFlag
 
 from detector.adapters.audit import generate_signing_key
+from detector.adapters.keys.softhsm import make_token
 from detector.adapters.responder import Responder, default_playbooks_dir, load_library
 from detector.adapters.slack.notifier import SlackNotifier
 from detector.adapters.store import Store
@@ -38,7 +36,6 @@ from detector.domain.alerts import Alert, Reason, Severity, alert_id_for
 from detector.response.playbook import Mode
 from detector.response_commands import runner_for
 
-MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 TARGET_P99 = 1.0
 
 
@@ -49,16 +46,12 @@ def main() -> int:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="keywatch-bench-response-"))
     label, pin = "bench", "1234"
-    _token(work, label, pin)
     keys = [f"arn:aws:kms:eu-west-1:111122223333:key/bench-{i:05d}" for i in range(args.keys)]
-    with pkcs11.lib(MODULE).get_token(token_label=label).open(rw=True, user_pin=pin) as session:
-        for k in keys:
-            session.generate_key(KeyType.AES, 256, label=k, store=True,
-                                 capabilities=MechanismFlag.ENCRYPT | MechanismFlag.DECRYPT)  # fmt: skip
+    module = make_token(work / "hsm", label, pin, keys)
     signing = work / "audit.key"
     generate_signing_key(signing)
     settings = Settings().model_copy(update={
-        "hsm": HsmSettings(module=Path(MODULE), token_label=label, pin=pin),
+        "hsm": HsmSettings(module=module, token_label=label, pin=pin),
         "audit": AuditSettings(signing_key=signing),
         "response": ResponseSettings(default_backend="pkcs11"),
     })  # fmt: skip
@@ -85,8 +78,9 @@ def main() -> int:
     stop.set()
     worker.join()
     lat = sorted(done[k] - stored[k] for k in keys if k in done)
-    print(f"machine: load {os.getloadavg()[0]:.2f}, {os.cpu_count()} cores; poll every "
-          f"{settings.response.poll_seconds} s; {len(keys)} keys, one alert every {args.interval} s")  # fmt: skip
+    poll = settings.response.poll_seconds
+    print(f"machine: load {os.getloadavg()[0]:.2f}, {os.cpu_count()} cores; poll every {poll} s; "
+          f"{len(keys)} keys, one alert every {args.interval} s")  # fmt: skip
     print(f"keys disabled in the token: {len(lat)}/{len(keys)}")
     if lat:
         q = statistics.quantiles(lat, n=100, method="inclusive")
@@ -95,15 +89,6 @@ def main() -> int:
               f"(target p99 <= {TARGET_P99} s: {verdict})")  # fmt: skip
     store.close()
     return 0
-
-
-def _token(work: Path, label: str, pin: str) -> None:
-    (work / "tokens").mkdir()
-    conf = work / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {work / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
-    os.environ["SOFTHSM2_CONF"] = str(conf)
-    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", label, "--so-pin", "so" + pin,
-                    "--pin", pin], check=True, capture_output=True)  # fmt: skip
 
 
 def _alert(key_id: str, i: int, t0: float) -> Alert:

@@ -13,23 +13,33 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
 from kafka import KafkaConsumer, TopicPartition
+from pydantic import SecretStr
 from rich.live import Live
 from rich.table import Table
 
 from detector import display
+from detector.adapters.audit import Ledger, generate_signing_key, load_signing_key
 from detector.adapters.broker import EmbeddedBroker, create_topics, free_port
 from detector.adapters.inputs import read_events
 from detector.adapters.kafka_producer import event_producer, paced, send_events, send_raw
+from detector.adapters.keys.softhsm import make_token
+from detector.adapters.responder import BackendRouter, Responder, default_playbooks_dir, load_library
+from detector.adapters.runner import PlaybookRunner
+from detector.adapters.slack.notifier import SlackNotifier
+from detector.adapters.slack.outbox import list_messages
 from detector.adapters.store import Store
-from detector.config import load_settings
+from detector.config import Settings, load_settings
 from detector.domain.alerts import Alert
 from detector.evaluation import evaluate
+from detector.response.playbook import Mode
+from detector.response_commands import runner_for
 
 PARTITIONS = 4
 BAD_RECORDS: Sequence[bytes] = (
@@ -47,15 +57,27 @@ def run_live_demo(args: argparse.Namespace) -> int:
     data, model_dir, db_path = work / "data", work / "model", work / "keywatch.db"
     steps = display.Steps()
     with steps.step("simulate"):
-        cmd_simulate(argparse.Namespace(out=data, keys=args.keys, days=args.days, seed=args.seed,
-                                        test_days=args.test_days))  # fmt: skip
+        cmd_simulate(
+            argparse.Namespace(
+                out=data, keys=args.keys, days=args.days, seed=args.seed, test_days=args.test_days
+            )
+        )
     with steps.step("train"):
-        cmd_train(argparse.Namespace(inputs=[data / "history.jsonl"], format="auto", config=args.config,
-                                     out=model_dir, dead_letter=None))  # fmt: skip
+        cmd_train(
+            argparse.Namespace(
+                inputs=[data / "history.jsonl"],
+                format="auto",
+                config=args.config,
+                out=model_dir,
+                dead_letter=None,
+            )
+        )
     db_path.unlink(missing_ok=True)
     settings = load_settings(args.config)
     k = settings.kafka
     events = read_events([data / "test.jsonl"], "canonical", None).events
+    with steps.step("hsm"):
+        settings = _response_settings(settings, work, sorted({e.key_id for e in events}))
     span = events[-1].ts - events[0].ts if events else 1.0
     speedup = max(span / args.play_seconds, 1.0)
     with EmbeddedBroker(log_path=work / "broker.log") as broker:
@@ -64,12 +86,30 @@ def run_live_demo(args: argparse.Namespace) -> int:
             f"[bold]== stream[/bold]  broker {broker.bootstrap}, {PARTITIONS} partitions, "
             f"{args.consumers} consumers, {len(events):,} events at {speedup:,.0f}x"
         )
-        consumers = [_start_consumer(work, i, broker.bootstrap, model_dir, db_path, data, args)
-                     for i in range(args.consumers)]  # fmt: skip
+        consumers = [
+            _start_consumer(work, i, broker.bootstrap, model_dir, db_path, data, args)
+            for i in range(args.consumers)
+        ]
+        store = Store(f"sqlite:///{db_path}")
+        store.migrate()
+        runner = runner_for(settings, store, args.catalog or data / "catalog.yaml")
+        responder = Responder(
+            store,
+            runner,
+            load_library(default_playbooks_dir()),
+            Mode.STAGED,
+            SlackNotifier(store, settings.slack.default_channel),
+        )
+        stop = threading.Event()
+        respond = threading.Thread(target=responder.run_forever, args=(stop, 0.25), daemon=True)
+        respond.start()
         started = time.perf_counter()
         seen = _stream(broker.bootstrap, k.topic, k.alerts_topic, events, speedup, consumers)
         seconds = time.perf_counter() - started
-    store = Store(f"sqlite:///{db_path}")
+        stop.set()
+        respond.join(30)
+        responder.tick()
+    contained = _containment(store, runner, settings, work)
     alerts = store.list_alerts(limit=1_000_000)
     incidents = store.list_incidents(limit=1_000_000)
     letters = store.count_dead_letters()
@@ -82,10 +122,51 @@ def run_live_demo(args: argparse.Namespace) -> int:
     display.console.print(
         f"\nstreamed {len(events):,} events (+{len(BAD_RECORDS)} malformed) in {seconds:.1f} s: "
         f"{len(alerts)} alerts ({seen} alert messages on {k.alerts_topic}), {len(incidents)} incidents, "
-        f"{letters} dead letters\nstore: {db_path}  (keywatch alerts list --db sqlite:///{db_path})\n"
+        f"{letters} dead letters\n{contained}\n"
+        f"store: {db_path}  (keywatch alerts list / incidents list / playbook runs --db sqlite:///{db_path})\n"
         f"consumer logs: {work}/consumer-*.log"
     )
     return 0
+
+
+def _response_settings(settings: Settings, work: Path, key_ids: list[str]) -> Settings:
+    """A SoftHSM2 token holding every simulated key, an audit signing key, local-only Slack."""
+    label, pin = "keywatch-demo", "demo-1234"
+    module = make_token(work / "hsm", label, pin, key_ids)
+    signing = work / "audit.key"
+    for old in (signing, signing.with_suffix(".key.pub")):
+        old.unlink(missing_ok=True)
+    generate_signing_key(signing)
+    display.console.print(f"   SoftHSM2 token {label!r} with {len(key_ids)} keys in {work / 'hsm'}")
+    return settings.model_copy(
+        update={
+            "hsm": settings.hsm.model_copy(
+                update={"module": module, "token_label": label, "pin": SecretStr(pin)}
+            ),
+            "audit": settings.audit.model_copy(update={"signing_key": signing}),
+            "response": settings.response.model_copy(update={"default_backend": "pkcs11"}),
+        }
+    )
+
+
+def _containment(store: Store, runner: PlaybookRunner, settings: Settings, work: Path) -> str:
+    """What the responder did: runs, keys disabled inside the token, Slack queue, ledger check."""
+    runs = runner.runs(limit=10_000)
+    backend = BackendRouter(settings)
+    keys = sorted({r.key_id for r in runs})
+    disabled = [k for k in keys if (info := backend(k).describe(k)) is not None and info.state != "enabled"]
+    ledger = Ledger(store, None)
+    report = ledger.verify(load_signing_key(work / "audit.key").public_key())
+    queued = len(list_messages(store, limit=100_000))
+    by_status: dict[str, int] = {}
+    for r in runs:
+        by_status[r.status] = by_status.get(r.status, 0) + 1
+    statuses = ", ".join(f"{n} {s}" for s, n in sorted(by_status.items()))
+    return (
+        f"response: {len(runs)} playbook runs ({statuses}), {len(disabled)} keys disabled in the SoftHSM2 "
+        f"token, {queued} Slack messages in the outbox (no Slack configured), audit ledger "
+        f"{len(ledger.records())} records: {report.summary()}"
+    )
 
 
 def _start_consumer(
@@ -124,8 +205,12 @@ def _stream(
     latest: dict[str, Alert] = {}
     messages = 0
     sent = 0
-    with Live(_table(latest, sent, len(events)), console=display.console, refresh_per_second=4,
-              transient=not display.console.is_terminal) as live:  # fmt: skip
+    with Live(
+        _table(latest, sent, len(events)),
+        console=display.console,
+        refresh_per_second=4,
+        transient=not display.console.is_terminal,
+    ) as live:
         for chunk in paced(events, speedup):
             sent += send_events(producer, topic, chunk)
             if sent == len(chunk):
@@ -163,6 +248,12 @@ def _table(latest: dict[str, Alert], sent: int, total: int) -> Table:
         table.add_column(col, overflow="ellipsis", no_wrap=True, max_width=60 if col == "why" else 28)
     for a in recent:
         why = a.reasons[0].text if a.reasons else ""
-        table.add_row(a.severity.label, a.detector, a.key_id, a.principal or "",
-                      time.strftime("%m-%d %H:%M", time.gmtime(a.window_end)), why)  # fmt: skip
+        table.add_row(
+            a.severity.label,
+            a.detector,
+            a.key_id,
+            a.principal or "",
+            time.strftime("%m-%d %H:%M", time.gmtime(a.window_end)),
+            why,
+        )
     return table
