@@ -9,7 +9,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from detector import audit_commands, commands, response_commands, store_commands, stream_commands
+from detector import (
+    api_commands,
+    audit_commands,
+    commands,
+    response_commands,
+    store_commands,
+    stream_commands,
+)
 from detector.domain.errors import KeyWatchError
 from detector.sources import FORMATS
 
@@ -85,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     stream_commands.add_parsers(sub)
     response_commands.add_parsers(sub)
     audit_commands.add_parsers(sub)
+    api_commands.add_parsers(sub)
 
     actions = sub.add_parser("alerts", help="query alerts").add_subparsers(dest="action", required=True)
     p = actions.add_parser("list", help="stored alerts, newest first")

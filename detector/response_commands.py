@@ -271,11 +271,14 @@ def cmd_respond(args: argparse.Namespace) -> int:
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:
-    """Add a user with a role."""
+    """Add a user with a role and print their API token, once (only its SHA-256 hash is stored)."""
     settings = _settings(args)
     store = _store(settings)
-    user = UserRepository(store).add(args.name, Role(args.role), args.slack_id)
+    users = UserRepository(store)
+    user = users.add(args.name, Role(args.role), args.slack_id)
+    token = users.issue_token(user.name)
     print(f"user {user.name} added as {user.role}")
+    print(f"API token (shown only now, keep it secret): {token}")
     return 0
 
 

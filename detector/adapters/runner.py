@@ -73,6 +73,7 @@ class Status:
         "planned",
     )
     PENDING, DONE, SKIPPED = "pending", "done", "skipped"
+    QUEUED = "queued"  # shown for an enqueued run nobody picked up yet (is_queued); never stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +188,16 @@ class PlaybookRunner:
         if advance:
             self.advance(run_id)
         return run_id
+
+    def enqueue(
+        self, playbook: Playbook, ctx: Context, mode: Mode, requested_by: str, *, run_id: str | None = None
+    ) -> str:
+        """Persist a run without executing any step; :meth:`tick` (``keywatch respond``) advances it.
+
+        The run is stored as ``running`` with every step pending, which is what "queued" means
+        (:func:`is_queued`); a dry run is only planned.
+        """
+        return self.start(playbook, ctx, mode, requested_by, run_id=run_id, advance=False)
 
     # -- advancing ----------------------------------------------------------------------------
 
@@ -657,6 +668,13 @@ class PlaybookRunner:
                 .where(t.playbook_runs.c.run_id == run_id)
                 .values(status=status, updated_at=_now_dt(self.clock()), **values)
             )
+
+
+def is_queued(run: RunView) -> bool:
+    """A run enqueued and not yet picked up: running, no step started."""
+    return run.status == Status.RUNNING and all(
+        s["status"] == Status.PENDING and not s["attempts"] for s in run.steps
+    )
 
 
 def _update_step(conn: Connection, run_id: str, i: int, **values: Any) -> None:

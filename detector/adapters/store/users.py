@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import builtins
+import hashlib
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,9 +17,25 @@ from detector.adapters.store.rows import to_dt
 from detector.adapters.store.store import Store
 from detector.domain.users import Role, User, UserError, check_name, check_slack_user_id
 
+TOKEN_PREFIX = "kw_"  # noqa: S105 - a prefix that makes leaked tokens easy to find, not a secret
+
 
 class DuplicateUserError(StoreError):
     """A user with that name, or that Slack account, already exists."""
+
+
+class UnknownUserError(StoreError):
+    """No user has that name."""
+
+
+def new_api_token() -> str:
+    """A fresh random API bearer token (``kw_`` and 43 URL-safe characters); shown once, never stored."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """The SHA-256 hex digest stored in ``users.token_hash`` instead of the token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 class UserRepository:
@@ -57,6 +75,23 @@ class UserRepository:
     def by_slack_id(self, slack_user_id: str) -> User | None:
         """The user linked to Slack member ``slack_user_id``, or None."""
         return self._one(t.users.c.slack_user_id == slack_user_id)
+
+    def by_token_hash(self, token_hash: str) -> User | None:
+        """The user whose API token hashes to ``token_hash``, or None."""
+        return self._one(t.users.c.token_hash == token_hash)
+
+    def set_token_hash(self, name: str, token_hash: str | None) -> None:
+        """Replace (None: revoke) the API token hash of user ``name``; UnknownUserError when there is none."""
+        where = t.users.c.name == name
+        with self._store.writing() as conn:
+            if conn.execute(t.users.update().where(where).values(token_hash=token_hash)).rowcount != 1:
+                raise UnknownUserError(f"no user {name}")
+
+    def issue_token(self, name: str) -> str:
+        """Give user ``name`` a new API token (the old one stops working) and return it, once."""
+        token = new_api_token()
+        self.set_token_hash(name, hash_token(token))
+        return token
 
     def list(self) -> builtins.list[User]:
         """Every user, by name."""

@@ -1,0 +1,7 @@
+"""The REST API (issue 5): FastAPI app, bearer-token auth, one router per resource under ``/v1``."""
+
+from __future__ import annotations
+
+from detector.api.app import create_app
+
+__all__ = ["create_app"]
