@@ -13,6 +13,7 @@ from detector import (
     api_commands,
     audit_commands,
     commands,
+    model_commands,
     response_commands,
     store_commands,
     stream_commands,
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, catalog=False)
     p.add_argument("--out", type=Path, required=True, metavar="MODEL_DIR")
     p.add_argument("--dead-letter", type=Path, metavar="FILE")
+    p.add_argument("--db", metavar="URL", help="skip the windows of this store's false-positive verdicts")
 
     p = sub.add_parser("replay", help="run logs through the detector in event-time order")
     _inputs(p)
@@ -77,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key-hours", type=float, default=None)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--config", type=Path)
+    p.add_argument("--db", metavar="URL", help="count this store's true-positive verdicts as labelled")
 
     p = sub.add_parser("demo", help="simulate, train, replay and evaluate end to end")
     p.add_argument("--workdir", type=Path, default=Path(".demo"))
@@ -93,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     response_commands.add_parsers(sub)
     audit_commands.add_parsers(sub)
     api_commands.add_parsers(sub)
+    model_commands.add_parsers(sub)
 
     actions = sub.add_parser("alerts", help="query alerts").add_subparsers(dest="action", required=True)
     p = actions.add_parser("list", help="stored alerts, newest first")

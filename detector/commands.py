@@ -24,8 +24,10 @@ from detector.domain.alerts import Alert
 from detector.domain.catalog import KeyCatalog
 from detector.domain.errors import ConfigError
 from detector.domain.events import Event
+from detector.domain.suppressions import exclude_spans
 from detector.evaluation import evaluate
 from detector.features.geo import Enricher
+from detector.model_commands import false_positive_spans, verdict_labels
 from detector.pipeline import Pipeline
 from detector.training import train
 
@@ -84,9 +86,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     started = time.perf_counter()
     batch = read_events(args.inputs, args.format, args.dead_letter)
+    events, feedback = _without_false_positives(batch.events, args)
     gc.freeze()
     with collector_paused():
-        model = train(batch.events, settings.detection, enricher_for(settings))
+        model = train(events, settings.detection, enricher_for(settings))
+    if feedback is not None:
+        model.card["verdicts"] = feedback
     card = save_model(model, args.out, list(args.inputs))
     seconds = time.perf_counter() - started
     val = card["validation"]
@@ -96,6 +101,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"held-out windows flagged {val.get('holdout_flagged_share', 'n/a')} -> {args.out}"
     )
     return 0
+
+
+def _without_false_positives(
+    events: list[Event], args: argparse.Namespace
+) -> tuple[list[Event], dict[str, int] | None]:
+    """With ``--db``: leave out the events inside every false-positive alert's span, and say so."""
+    url = getattr(args, "db", None)
+    if not url:
+        return events, None
+    spans = false_positive_spans(url, args.config)
+    kept, excluded = exclude_spans(events, spans)
+    print(f"verdicts: {len(spans)} false-positive windows leave out {excluded:,} events from training")
+    return kept, {"false_positive_windows_excluded": len(spans), "events_excluded": excluded}
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -173,6 +191,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ConfigError(f"labels file {args.labels} is not valid JSON: {exc}") from None
     alerts = load_alerts(args.alerts)
+    if getattr(args, "db", None):  # true-positive verdicts count as labelled detections
+        extra = verdict_labels(args.db, args.config)
+        labels = {**labels, "scenarios": [*labels.get("scenarios", []), *extra]}
     window = args.window or settings.window.seconds
     report = evaluate(labels, alerts, window_seconds=window, key_hours=args.key_hours)
     if args.json:

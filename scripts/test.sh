@@ -3,7 +3,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-bash scripts/bootstrap.sh softhsm2  # SoftHSM2: the PKCS#11 token the response tests act on
+bash scripts/bootstrap.sh softhsm2 chromium chromium-driver  # SoftHSM2: the PKCS#11 token the response tests act on; Chromium: the console browser tests
 py=.venv/bin
 echo "== ruff (lint, incl. bandit S rules outside tests)"
 $py/ruff check detector tests bench

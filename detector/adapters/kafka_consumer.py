@@ -33,6 +33,7 @@ from kafka.structs import OffsetAndMetadata
 from detector.adapters.files import dead_letter_entry
 from detector.adapters.metrics import ConsumerMetrics
 from detector.adapters.store import Checkpoint, DeadLetter, Store
+from detector.adapters.store.feedback import FeedbackRepository
 from detector.config import Settings
 from detector.domain.alerts import Alert
 from detector.pipeline import Pipeline
@@ -84,12 +85,14 @@ class DetectorService:
         metrics: ConsumerMetrics | None = None,
         on_batch: Callable[[BatchReport], None] | None = None,
         client_id: str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        """Wire the service; nothing connects before :meth:`run`."""
+        """Wire the service; nothing connects before :meth:`run` (``clock``: when suppressions apply)."""
         self.settings = settings
         self.kafka = settings.kafka
         self.build_pipeline = build_pipeline
         self.store = store
+        self.feedback = FeedbackRepository(store, clock=clock)
         self.fmt = fmt
         self.metrics = metrics or ConsumerMetrics()
         self.on_batch = on_batch
@@ -118,6 +121,7 @@ class DetectorService:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=k.session_timeout_ms,
+            max_poll_interval_ms=k.max_poll_interval_ms,
             heartbeat_interval_ms=max(100, k.session_timeout_ms // 4),
             max_poll_records=k.max_poll_records,
             max_partition_fetch_bytes=max(k.max_message_bytes + 65536, 8 * 1_048_576),
@@ -222,14 +226,17 @@ class DetectorService:
             for r in rejected
         ]
         self.store.save_batch(alerts, letters, checkpoints)
+        suppressed = self.feedback.apply(alerts)  # stored and marked, never silently dropped
         self.totals.checkpoints += len(checkpoints)
         self.metrics.checkpoints.inc(len(checkpoints))
         producer = self.producer
         assert producer is not None  # noqa: S101 - only called while running
         for alert in alerts:
+            self.totals.stored_alert_ids.add(alert.alert_id)
+            if alert.alert_id in suppressed:  # an analyst silenced it: stored, not published
+                continue
             producer.send(self.kafka.alerts_topic, orjson.dumps(alert.to_dict()), key=alert.key_id.encode())
             self.metrics.alerts.labels(alert.detector).inc()
-            self.totals.stored_alert_ids.add(alert.alert_id)
         for r in rejected:
             entry = dead_letter_entry(
                 r.message.value or b"",

@@ -24,6 +24,7 @@ from detector.adapters.keys import load_backend
 from detector.adapters.runner import SYSTEM, PlaybookRunner
 from detector.adapters.slack.notifier import SlackNotifier
 from detector.adapters.store import Store
+from detector.adapters.store.feedback import FeedbackRepository
 from detector.config import Settings
 from detector.domain.alerts import Alert, Severity
 from detector.domain.catalog import KeyCatalog
@@ -130,6 +131,7 @@ class Responder:
     notifier: SlackNotifier | None = None
     deliver: Callable[[], object] | None = None  # the Slack sender's deliver_due
     seen: dict[str, Severity] = field(default_factory=dict)
+    muted: dict[str, int] = field(default_factory=dict)  # all-suppressed incidents: alert count seen
 
     def scan(self) -> list[str]:
         """Handle new or escalated incidents; return the runs started."""
@@ -139,8 +141,14 @@ class Responder:
                 before = self.seen.get(incident.incident_id)
                 if before is not None and before >= incident.severity:
                     continue
-                self.seen[incident.incident_id] = incident.severity
+                if self.muted.get(incident.incident_id) == incident.alert_count:
+                    continue
                 full = self.store.get_incident(incident.incident_id) or incident
+                if FeedbackRepository(self.store).all_suppressed(full.alert_ids):
+                    self.muted[incident.incident_id] = incident.alert_count  # again when alerts join
+                    log.info("incident %s: every alert is suppressed, no playbook", incident.incident_id)
+                    continue
+                self.seen[incident.incident_id] = incident.severity
                 ctx = incident_context(self.store, full)
                 if self.notifier is not None:
                     alerts: list[Alert] = [a for a in map(self.store.get_alert, full.alert_ids) if a]

@@ -24,7 +24,19 @@ from detector.adapters.store import Store, StoreError
 from detector.adapters.store.users import DuplicateUserError
 from detector.api.backends import Backends
 from detector.api.deps import NOT_AUDITED, ApiContext
-from detector.api.routes import alerts, health, incidents, keys, runs, users
+from detector.api.routes import (
+    alerts,
+    console,
+    health,
+    incidents,
+    keys,
+    me,
+    models,
+    runs,
+    suppressions,
+    users,
+    verdicts,
+)
 from detector.api.slack import RunnerInteractions
 from detector.config import Settings
 from detector.domain.errors import ConfigError
@@ -96,9 +108,12 @@ def create_app(
     _install_metrics(app, ctx)
     app.include_router(health.router)
     v1 = APIRouter(prefix=API_PREFIX)
-    for module in (alerts, incidents, runs, keys, users):
+    for module in (alerts, incidents, runs, keys, users, me):
+        v1.include_router(module.router)
+    for module in (verdicts, suppressions, models):  # feedback (issue 5)
         v1.include_router(module.router)
     app.include_router(v1)
+    console.install(app)
     secret = settings.slack.signing_secret
     if secret is not None and secret.get_secret_value().strip():
         app.include_router(interactions_router(RunnerInteractions(ctx), secret, store, clock=clock))

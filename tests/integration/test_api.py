@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from detector.adapters.keys.pkcs11_backend import Pkcs11Backend
 from detector.adapters.runner import PlaybookRunner, Status
 from detector.adapters.store import Store
 from detector.adapters.store import tables as t
+from detector.adapters.store.feedback import FeedbackRepository
 from detector.adapters.store.users import UserRepository
 from detector.api import create_app
 from detector.api.auth import FailedLogins
@@ -33,6 +36,7 @@ from detector.config import Settings
 from detector.domain.alerts import Alert, Reason, Severity, alert_id_for
 from detector.domain.incidents import incident_id_for
 from detector.domain.keys import ActionResult, BackendUnavailable, KeyInfo, KeyState, Outcome
+from detector.domain.suppressions import Match
 from detector.domain.users import Role
 from detector.response.planning import Context
 from detector.response.playbook import Mode, load_playbook
@@ -182,6 +186,23 @@ def _user(env: Env) -> dict[str, Any]:
     return {"body": {"name": f"user{next(env.counter)}", "role": "analyst"}}
 
 
+def _suppression(env: Env) -> dict[str, str]:
+    made = FeedbackRepository(env.store).add_suppression(
+        Match(key_id=f"key-{next(env.counter)}"), "known batch job", time.time() + 86_400, "ada"
+    )
+    return {"suppression_id": made.suppression_id}
+
+
+def _new_suppression(env: Env) -> dict[str, Any]:
+    expires = datetime.fromtimestamp(time.time() + 86_400, UTC).isoformat()
+    return {"body": {"key_id": f"key-{next(env.counter)}", "reason": "backup job", "expires_at": expires}}
+
+
+def _model(env: Env) -> dict[str, str]:
+    card = {"files": {"profiles.json.gz": str(next(env.counter))}}
+    return {"version": FeedbackRepository(env.store).register_model("/models/m", card).version}
+
+
 @dataclass(frozen=True)
 class Endpoint:
     method: str
@@ -194,6 +215,7 @@ class Endpoint:
 
 
 INC, R, K, U = "/v1/incidents/{incident_id}", "/v1/runs/{run_id}", "/v1/keys/{key_id:path}", "/v1/users"
+VER, SUP, MOD = "/v1/alerts/{alert_id}/verdict", "/v1/suppressions", "/v1/models"
 ENDPOINTS = [
     Endpoint("GET", "/healthz", "/healthz", None, 200),
     Endpoint("GET", "/readyz", "/readyz", None, 200),
@@ -249,6 +271,20 @@ ENDPOINTS = [
     Endpoint("POST", f"{K}/disable", "/v1/keys/{key_id}/disable", Role.RESPONDER, 200, setup=_key),
     Endpoint("POST", f"{K}/enable", "/v1/keys/{key_id}/enable", Role.RESPONDER, 200, setup=_key),
     Endpoint("POST", U, U, Role.ADMIN, 201, setup=_user),
+    Endpoint("GET", "/v1/me", "/v1/me", Role.ANALYST, 200),
+    Endpoint("GET", "/v1/playbooks", "/v1/playbooks", Role.ANALYST, 200),
+    # feedback (issue 5): verdicts, suppressions, model versions
+    Endpoint("POST", VER, VER, Role.ANALYST, 200, {"verdict": "false_positive", "comment": "ok"}, _incident),
+    Endpoint("GET", "/v1/verdicts", "/v1/verdicts", Role.ANALYST, 200, setup=_incident),
+    Endpoint("GET", SUP, SUP, Role.ANALYST, 200, setup=_suppression),
+    Endpoint("POST", SUP, SUP, Role.ADMIN, 201, setup=_new_suppression),
+    Endpoint("DELETE", f"{SUP}/{{suppression_id}}", f"{SUP}/{{suppression_id}}", Role.ADMIN, 200, None,
+             _suppression),
+    Endpoint("POST", f"{SUP}/preview", f"{SUP}/preview", Role.ANALYST, 200, {"key_id": "key-0"}, _incident),
+    Endpoint("GET", MOD, MOD, Role.ANALYST, 200, setup=_model),
+    Endpoint("GET", f"{MOD}/active", f"{MOD}/active", Role.ANALYST, 200, setup=_model),
+    Endpoint("POST", f"{MOD}/{{version}}/activate", f"{MOD}/{{version}}/activate", Role.ADMIN, 200, None,
+             _model),
 ]
 CALLERS = {"none": None, "bad": None, "ann": Role.ANALYST, "rita": Role.RESPONDER, "ada": Role.ADMIN}
 

@@ -51,6 +51,7 @@ alerts = sa.Table(
     sa.Column("event_ids", sa.JSON, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("suppressed_by", sa.String(32)),  # the suppression that silenced it (issue 5)
 )
 
 incidents = sa.Table(
@@ -219,4 +220,53 @@ audit_checkpoints = sa.Table(
     sa.Column("signature", sa.Text, nullable=False),  # base64 Ed25519 signature over seq and hash
     sa.Column("key_fingerprint", sa.String(64), nullable=False),  # sha256 of the raw public key
     sa.Column("signed_at", UTCDateTime, nullable=False),
+)
+
+# -- feedback (issue 5): verdicts on alerts, suppressions, registered model versions --
+
+verdicts = sa.Table(
+    "verdicts",
+    metadata,
+    sa.Column("alert_id", sa.String(64), sa.ForeignKey("alerts.alert_id"), primary_key=True),
+    sa.Column("verdict", sa.String(32), nullable=False),  # true_positive | false_positive
+    sa.Column("comment", sa.Text),
+    sa.Column("author", sa.String(128), nullable=False),
+    sa.Column("decided_at", UTCDateTime, nullable=False),
+)
+
+SUPPRESSION_HAS_MATCH = (
+    "key_id IS NOT NULL OR principal IS NOT NULL OR detector IS NOT NULL OR country IS NOT NULL"
+)
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column("suppression_id", sa.String(32), primary_key=True),
+    sa.Column("key_id", sa.Text),
+    sa.Column("principal", sa.Text),
+    sa.Column("detector", sa.String(64)),
+    sa.Column("country", sa.String(8)),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("author", sa.String(128), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("revoked_at", UTCDateTime),
+    sa.CheckConstraint(SUPPRESSION_HAS_MATCH, name="ck_suppressions_match"),
+)
+
+# At most one active row (a partial unique index); activation flips it in one transaction.
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("card", sa.JSON, nullable=False),
+    sa.Column("registered_at", UTCDateTime, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, default=False),
+)
+sa.Index(
+    "uq_model_versions_active",
+    model_versions.c.active,
+    unique=True,
+    postgresql_where=model_versions.c.active,
+    sqlite_where=model_versions.c.active,
 )
