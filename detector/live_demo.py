@@ -9,6 +9,7 @@ ends with a summary: events, alerts, incidents, dead letters and detection figur
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -16,9 +17,11 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+import uvicorn
 from kafka import KafkaConsumer, TopicPartition
 from pydantic import SecretStr
 from rich.live import Live
@@ -35,8 +38,11 @@ from detector.adapters.runner import PlaybookRunner
 from detector.adapters.slack.notifier import SlackNotifier
 from detector.adapters.slack.outbox import list_messages
 from detector.adapters.store import Store
+from detector.adapters.store.users import UserRepository
+from detector.api import create_app
 from detector.config import Settings, load_settings
 from detector.domain.alerts import Alert
+from detector.domain.users import Role
 from detector.evaluation import evaluate
 from detector.response.playbook import Mode
 from detector.response_commands import runner_for
@@ -103,6 +109,7 @@ def run_live_demo(args: argparse.Namespace) -> int:
         stop = threading.Event()
         respond = threading.Thread(target=responder.run_forever, args=(stop, 0.25), daemon=True)
         respond.start()
+        console = _console(settings, store, work)
         started = time.perf_counter()
         seen = _stream(broker.bootstrap, k.topic, k.alerts_topic, events, speedup, consumers)
         seconds = time.perf_counter() - started
@@ -113,7 +120,6 @@ def run_live_demo(args: argparse.Namespace) -> int:
     alerts = store.list_alerts(limit=1_000_000)
     incidents = store.list_incidents(limit=1_000_000)
     letters = store.count_dead_letters()
-    store.close()
     labels = json.loads((data / "labels.json").read_text(encoding="utf-8"))
     report = evaluate(labels, alerts, window_seconds=settings.window.seconds)
     print()
@@ -126,7 +132,52 @@ def run_live_demo(args: argparse.Namespace) -> int:
         f"store: {db_path}  (keywatch alerts list / incidents list / playbook runs --db sqlite:///{db_path})\n"
         f"consumer logs: {work}/consumer-*.log"
     )
+    _keep_console(console, store, responder)
     return 0
+
+
+@dataclass
+class _Console:
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+    tokens: dict[str, str]
+
+
+def _console(settings: Settings, store: Store, work: Path) -> _Console:
+    """The API and SOC console on a free loopback port, with a responder and an analyst to log in as."""
+    users = UserRepository(store)
+    tokens = {}
+    for name, role in (("rita", Role.RESPONDER), ("rob", Role.RESPONDER), ("ann", Role.ANALYST)):
+        users.add(name, role)
+        tokens[name] = users.issue_token(name)
+    port = free_port()
+    config = uvicorn.Config(create_app(settings, store), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}/console/"
+    secrets = work / "console-tokens.txt"
+    secrets.unlink(missing_ok=True)
+    secrets.touch(mode=0o600)  # tokens never sit in a readable file
+    secrets.write_text("".join(f"{name}: {token}\n" for name, token in tokens.items()), encoding="utf-8")
+    display.console.print(f"   console: {url}  (log in with a token from {secrets})")
+    return _Console(url, server, thread, tokens)
+
+
+def _keep_console(console: _Console, store: Store, responder: Responder) -> None:
+    """On a terminal, keep the console (and the responder) up until Enter; elsewhere stop it now."""
+    if sys.stdin.isatty():
+        display.console.print(f"\nconsole: {console.url}  — press Enter to stop")
+        stop = threading.Event()
+        loop = threading.Thread(target=responder.run_forever, args=(stop, 0.25), daemon=True)
+        loop.start()
+        with contextlib.suppress(EOFError, KeyboardInterrupt):
+            input()
+        stop.set()
+    console.server.should_exit = True
+    console.thread.join(10)
+    store.close()
 
 
 def _response_settings(settings: Settings, work: Path, key_ids: list[str]) -> Settings:
