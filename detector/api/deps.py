@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry, Counter
 
@@ -25,6 +25,10 @@ from detector.response.playbook import Playbook
 
 log = logging.getLogger(__name__)
 
+# the largest page offset: beyond it every page is empty anyway, and SQLite's OFFSET (a signed
+# 64-bit integer) overflows, a 500 instead of a 422
+MAX_OFFSET = 2**31 - 1
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 NOT_AUDITED = "actions are audited: set audit.signing_key (create one with `keywatch audit keygen`)"
 
 

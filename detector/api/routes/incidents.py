@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from detector.adapters.responder import incident_context
 from detector.api.auth import forbidden_unless
-from detector.api.deps import Analyst, ApiContext, Ctx, Responder, audit, require_audit
+from detector.api.deps import Analyst, ApiContext, Ctx, Offset, Responder, audit, require_audit
 from detector.domain.incidents import Incident, IncidentStatus
 from detector.domain.users import Role
 from detector.response.playbook import Mode, Playbook
@@ -46,7 +46,7 @@ def list_incidents(
     _: Analyst,
     status: IncidentStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Incidents, most recently active first."""
     found = ctx.store.list_incidents(status=status, limit=limit, offset=offset)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from detector.api.deps import Admin, Analyst, Ctx, audit
+from detector.api.deps import Admin, Analyst, Ctx, Offset, audit
 from detector.api.routes.alerts import epoch
 from detector.api.routes.verdicts import feedback
 from detector.domain.suppressions import PREVIEW_DAYS, FeedbackError, Match
@@ -39,7 +39,7 @@ def list_suppressions(
     ctx: Ctx,
     _: Analyst,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Suppressions, newest first, each saying whether it is active now."""
     now = ctx.clock()

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from detector.adapters.store.feedback import FeedbackRepository
-from detector.api.deps import Analyst, ApiContext, Ctx, audit
+from detector.api.deps import Analyst, ApiContext, Ctx, Offset, audit
 from detector.domain.suppressions import Verdict, proposal
 
 router = APIRouter(tags=["verdicts"])
@@ -45,7 +45,7 @@ def list_verdicts(
     _: Analyst,
     verdict: Verdict | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Verdicts, newest first."""
     found = feedback(ctx).list_verdicts(verdict, limit, offset)
