@@ -30,7 +30,15 @@ from detector.features.learning import learn_principal_window, learn_window
 from detector.features.profiles import Profiles
 from detector.features.schema import to_vector
 from detector.features.travel import TravelTracker
-from detector.features.window import KeyWindow, WindowFeatures, principal_windows, window_features
+from detector.features.window import (
+    KeyWindow,
+    PrincipalWindow,
+    WindowFeatures,
+    WindowTally,
+    principal_windows,
+    tally_window,
+    window_features,
+)
 from detector.rules import KEY_RULES, PRINCIPAL_RULES, RuleContext
 from detector.rules.base import top_principal
 from detector.scoring.forest import ForestModel
@@ -96,36 +104,57 @@ class Pipeline:
         self.pending: list[tuple[WindowFeatures, list[float]]] = []
         self.changed: dict[str, Alert] = {}
         self._quarantine = Severity.parse(settings.profile.quarantine_severity)
+        # Settings the per-window path reads, looked up once.
+        profile = settings.profile
+        self._prefix_bits = (profile.ipv4_prefix, profile.ipv6_prefix)
+        self._min_history_hours, self._min_events = profile.min_history_hours, profile.min_events
+        self._max_values, self._recent_seconds = profile.max_values, profile.recent_hours * 3600
+        self._batch_rows = settings.window.forest_batch_rows
 
     def process(self, events: Iterable[Event]) -> None:
         """Add events; closes every window the watermark passes."""
         width, lateness = self.W, self.settings.window.allowed_lateness_seconds
-        enrich, opened, stats = self.enricher.enrich, self.open, self.stats
-        for ev in events:
-            stats.events += 1
-            if ev.country is None:  # sources that log geography skip the lookup
-                enrich(ev)
-            ts = ev.ts
-            start = ts - ts % width
-            if start < self.closed_until:
-                self._late(ev)
-                continue
-            bucket = opened.get(start)
-            if bucket is None:
-                bucket = opened[start] = {}
-                self.next_close = min(self.next_close, start + width)
-            win = bucket.get(ev.key_id)
-            if win is None:
-                win = bucket[ev.key_id] = KeyWindow(ev.key_id, start, start + width)
-            win.events.append(ev)
-            if ev.lat is not None:
-                hop = self.travel.observe(ev, principal_identity(ev.principal), self.profiles)
-                if hop is not None and (win.travel is None or hop.kmh > win.travel.kmh):
-                    win.travel = hop
-            if ts > self.max_ts:
-                self.max_ts = ts
-                if ts - lateness >= self.next_close:
-                    self._advance(ts - lateness)
+        enrich, opened, observe = self.enricher.enrich, self.open, self.travel.observe
+        identity, profiles = principal_identity, self.profiles
+        # The bucket of the last event's period: consecutive events mostly share it. Only _advance
+        # closes buckets (and moves closed_until), so the cache is dropped after each advance.
+        cur_start, bucket = -math.inf, {}
+        max_ts, next_close = self.max_ts, self.next_close
+        count = 0
+        try:
+            for ev in events:
+                count += 1
+                if ev.country is None:  # sources that log geography skip the lookup
+                    enrich(ev)
+                ts = ev.ts
+                start = ts - ts % width
+                if start != cur_start:
+                    if start < self.closed_until:
+                        self._late(ev)
+                        continue
+                    found = opened.get(start)
+                    if found is None:
+                        found = opened[start] = {}
+                        if start + width < next_close:
+                            next_close = self.next_close = start + width
+                    cur_start, bucket = start, found
+                key_id = ev.key_id
+                win = bucket.get(key_id)
+                if win is None:
+                    win = bucket[key_id] = KeyWindow(key_id, start, start + width, [ev])
+                else:
+                    win.events.append(ev)
+                if ev.lat is not None:
+                    hop = observe(ev, identity(ev.principal), profiles)
+                    if hop is not None and (win.travel is None or hop.kmh > win.travel.kmh):
+                        win.travel = hop
+                if ts > max_ts:
+                    max_ts = self.max_ts = ts
+                    if ts - lateness >= next_close:
+                        self._advance(ts - lateness)
+                        next_close, cur_start = self.next_close, -math.inf
+        finally:
+            self.stats.events += count
 
     def finish(self) -> list[Alert]:
         """Close every open window (end of input) and score what is queued."""
@@ -183,10 +212,19 @@ class Pipeline:
 
     def _close_period(self, start: float, bucket: dict[str, KeyWindow]) -> None:
         windows = list(bucket.values())
-        by_principal = principal_windows(windows, self.settings.window.max_evidence)
+        v4, v6 = self._prefix_bits
+        tallies = [tally_window(win.events, v4, v6) for win in windows]
+        by_principal = principal_windows(windows, self.settings.window.max_evidence, tallies)
+        stats = self.stats
+        if windows:  # every window of a period spans [start, start + W)
+            stats.windows += len(windows)
+            stats.first_ts = min(stats.first_ts, start)
+            stats.last_ts = max(stats.last_ts, start + self.W)
         flagged_principals: set[str] = set()
-        for win in windows:
-            flagged_principals.update(self._close_window(win, by_principal))
+        for win, tally in zip(windows, tallies, strict=True):
+            flagged = self._close_window(win, by_principal, tally)
+            if flagged is not None:
+                flagged_principals.update(flagged)
         for pw in by_principal.values():
             for rule in PRINCIPAL_RULES.values():
                 found = rule(pw, start, start + self.W, self.ctx)
@@ -196,25 +234,32 @@ class Pipeline:
             if pw.principal not in flagged_principals:
                 learn_principal_window(self.profiles, pw)
 
-    def _close_window(self, win: KeyWindow, by_principal: dict) -> set[str]:  # type: ignore[type-arg]
-        stats, p = self.stats, self.settings.profile
-        stats.windows += 1
-        stats.first_ts = min(stats.first_ts, win.start)
-        stats.last_ts = max(stats.last_ts, win.end)
+    def _close_window(
+        self, win: KeyWindow, by_principal: dict[str, PrincipalWindow], tally: WindowTally
+    ) -> set[str] | None:
+        """Judge, queue and learn one closed window; the principals to keep from learning, if any."""
+        stats = self.stats
         prof = self.profiles.keys.get(win.key_id)
+        mature = False
         if prof is not None:
-            prof.last_seen = max(prof.last_seen, win.end)
-        mature = prof is not None and prof.span_hours() >= p.min_history_hours and prof.events >= p.min_events
-        f = window_features(win, self.profiles, by_principal, window_seconds=self.W, mature=mature,
-                            v4_bits=p.ipv4_prefix, v6_bits=p.ipv6_prefix)  # fmt: skip
+            if win.end > prof.last_seen:
+                prof.last_seen = win.end
+            span_hours = int(prof.last_ts // 3600) - int(prof.first_ts // 3600) + 1
+            mature = span_hours >= self._min_history_hours and prof.events >= self._min_events
+        f = window_features(
+            win, self.profiles, by_principal, window_seconds=self.W, mature=mature, tally=tally
+        )
         quarantine = False
-        flagged: set[str] = set()
+        flagged: set[str] | None = None
+        ctx = self.ctx
         for rule in KEY_RULES.values():
-            found = rule(f, self.ctx)
+            found = rule(f, ctx)
             if found is not None:
                 self._record(found)
                 quarantine = quarantine or (found.severity >= self._quarantine and not self.trust_input)
                 if found.principal:
+                    if flagged is None:
+                        flagged = set()
                     flagged.add(found.principal)
         if mature:
             stats.mature_windows += 1
@@ -224,26 +269,27 @@ class Pipeline:
                 self.row_starts.append(win.start)
             if self.forest is not None:
                 self.pending.append((f, vector))
-                if len(self.pending) >= self.settings.window.forest_batch_rows:
+                if len(self.pending) >= self._batch_rows:
                     self._score_pending()
         if quarantine:
             stats.quarantined_windows += 1
-        else:
-            learn_window(self.profiles, f, p.max_values, p.recent_hours * 3600)
-        return flagged if quarantine else set()
+            return flagged
+        learn_window(self.profiles, f, self._max_values, self._recent_seconds)
+        return None
 
     def _score_pending(self) -> None:
         assert self.forest is not None  # noqa: S101 - pending is only filled when a forest exists
         batch, self.pending = self.pending, []
+        forest = self.forest
         rows = np.asarray([v for _, v in batch], dtype=float)
-        scores = self.forest.score(rows)
-        threshold = self.forest.threshold
+        novel_rows = forest.novel_rows(rows)
+        scores = forest.score_above(rows, novel_rows)  # exact wherever a finding uses it
+        threshold = forest.threshold
         cap = self.settings.window.max_evidence
-        novel_rows = self.forest.novel_rows(rows)
-        for (f, _), row, score, novel in zip(batch, rows, scores, novel_rows, strict=True):
-            if score < threshold and not novel:
-                continue
-            reasons = self.forest.explain(row, f.values)
+        # Rows that are neither at the threshold (NaN counts as not below it) nor novel pass quietly.
+        for i in np.flatnonzero(~(scores < threshold) | novel_rows).tolist():
+            f, row, score = batch[i][0], rows[i], scores[i]
+            reasons = forest.explain(row, f.values)
             severity = Severity.HIGH if score >= threshold + 0.1 else Severity.MEDIUM
             w = f.window
             ids = [e.event_id for e in w.events[:cap]]

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from detector.domain.events import Event
 from detector.domain.operations import OpClass
-from detector.features.identity import is_human, principal_identity
+from detector.features.identity import is_human
 from detector.features.profiles import (
+    HOURS_PER_WEEK,
+    WEEK_OFFSET_HOURS,
     KeyProfile,
     PrincipalProfile,
     Profiles,
     bump,
-    hour_of_week,
 )
-from detector.features.window import PrincipalWindow, WindowFeatures, place_of, settled_place
-
-_DIMENSIONS = ("operations", "countries", "principals", "prefixes", "user_agents")
+from detector.features.window import (
+    KeyWindow,
+    PrincipalWindow,
+    WindowFeatures,
+    WindowTally,
+    place_of,
+    settled_place,
+    tally_window,
+)
 
 
 def _remember_recent(
@@ -34,74 +40,101 @@ def _remember_recent(
 def learn_window(profiles: Profiles, f: WindowFeatures, cap: int, recent_seconds: float = 86400.0) -> None:
     """Add a closed window's counts to its key profile and its callers' principal profiles."""
     win = f.window
+    tally = f.tally if f.tally is not None else tally_window(win.events)
     prof = profiles.keys.get(win.key_id)
-    last = max(e.ts for e in win.events)
+    last = tally.last_ts
     if prof is None:
         prof = profiles.keys[win.key_id] = KeyProfile(first_ts=win.start, last_ts=last)
-    prof.last_ts = max(prof.last_ts, last)
+    if last > prof.last_ts:
+        prof.last_ts = last
     n = len(win.events)
     prof.events += n
     prof.windows += 1
-    how = hour_of_week(win.start)
+    how = int((win.start // 3600 + WEEK_OFFSET_HOURS) % HOURS_PER_WEEK)  # hour_of_week, inline
     prof.how_counts[how] += n
     prof.how_sumsq[how] += n * n
     hod = how % 24
-    prof.hod_max[hod] = max(prof.hod_max[hod], n)
-    seen = (f.operations, f.countries, f.principals, f.prefixes, f.user_agents)
-    if f.mature:
+    if n > prof.hod_max[hod]:
+        prof.hod_max[hod] = n
+    if f.mature and (f.new_principals or f.new_prefixes or prof.recent_sources):
         _remember_recent(profiles, prof, f, win.start, recent_seconds)
-    for dim, counts in zip(_DIMENSIONS, seen, strict=True):
-        store = getattr(prof, dim)
-        for value, c in counts.items():
-            if not bump(store, value, c, cap) and dim not in prof.saturated:
+    for dim, store, counts in (
+        ("operations", prof.operations, f.operations),
+        ("countries", prof.countries, f.countries),
+        ("principals", prof.principals, f.principals),
+        ("prefixes", prof.prefixes, f.prefixes),
+        ("user_agents", prof.user_agents, f.user_agents),
+    ):
+        for value, c in counts.items():  # bump(), inline; a value refused for the cap saturates
+            if value in store:
+                store[value] += c
+            elif len(store) < cap:
+                store[value] = c
+            elif dim not in prof.saturated:
                 prof.saturated.append(dim)
+    users = prof.data_principals
     for ident, c in f.data_callers.items():
-        bump(prof.data_principals, ident, c, cap)
+        if ident in users:  # bump(), inline
+            users[ident] += c
+        elif len(users) < cap:
+            users[ident] = c
     for _, cls, ident in f.privileged:
         bump(prof.admin_principals, ident, 1, cap)
         if cls is OpClass.DESTRUCTIVE:
             bump(prof.destructive_principals, ident, 1, cap)
-    prof.max_denied_window = max(prof.max_denied_window, f.denied)
-    for country, c in f.countries.items():
-        profiles.org.countries[country] = profiles.org.countries.get(country, 0) + c
-    profiles.org.events += n
-    _learn_callers(profiles, win.key_id, win.events, f, cap, recent_seconds)
+    if f.denied > prof.max_denied_window:
+        prof.max_denied_window = f.denied
+    org = profiles.org
+    if f.countries:
+        known = org.countries
+        for country, c in f.countries.items():
+            known[country] = known.get(country, 0) + c
+    org.events += n
+    _learn_callers(profiles, prof, win, f, tally, cap, recent_seconds)
 
 
 def _learn_callers(
-    profiles: Profiles, key_id: str, events: list[Event], f: WindowFeatures, cap: int, recent_seconds: float
+    profiles: Profiles,
+    key_prof: KeyProfile,
+    win: KeyWindow,
+    f: WindowFeatures,
+    tally: WindowTally,
+    cap: int,
+    recent_seconds: float,
 ) -> None:
-    for ident, c in f.principals.items():
-        pp = _principal(profiles, ident, events[0].ts)
-        pp.events += c
-        bump(pp.keys, key_id, c, cap)
-    key_prof = profiles.keys[key_id]
+    key_id, known = win.key_id, profiles.principals
     # Windows sit inside one UTC hour (their length divides an hour), so per-caller counts
     # stand for per-event updates; the window's last event time stands for each caller's.
-    hod, last = int(f.window.start // 3600) % 24, max(e.ts for e in events)
+    first, last, hod = win.events[0].ts, tally.last_ts, int(win.start // 3600) % 24
+    people = key_prof.people_hours
     for ident, c in f.principals.items():
-        pp = profiles.principals[ident]
+        pp = known.get(ident)
+        if pp is None:
+            pp = known[ident] = PrincipalProfile(first_ts=first, last_ts=first)
+        pp.events += c
+        keys = pp.keys
+        if key_id in keys:  # bump(), inline
+            keys[key_id] += c
+        elif len(keys) < cap:
+            keys[key_id] = c
         pp.hod_counts[hod] += c
-        pp.last_ts = max(pp.last_ts, last)
+        if last > pp.last_ts:
+            pp.last_ts = last
         if is_human(ident):
-            hours = key_prof.people_hours.get(ident)
-            if hours is None and len(key_prof.people_hours) < cap:
-                hours = key_prof.people_hours[ident] = [0] * 24
+            hours = people.get(ident)
+            if hours is None and len(people) < cap:
+                hours = people[ident] = [0] * 24
             if hours is not None:
                 hours[hod] += c
-    located: dict[tuple[str, str, float | None, float | None], int] = {}
-    for ev in events:
-        if ev.country or ev.lat is not None:
-            spot = (principal_identity(ev.principal), ev.country or "", ev.lat, ev.lon)
-            located[spot] = located.get(spot, 0) + 1
-    for (ident, country, lat, lon), c in located.items():
-        pp = profiles.principals[ident]
+    start = win.start
+    for (ident, country, lat, lon), c in tally.located.items():
+        pp = known[ident]
         if lat is not None and lon is not None:
-            _learn_place(pp, place_of(lat, lon), f.window.start, cap, recent_seconds, c)
+            _learn_place(pp, place_of(lat, lon), start, cap, recent_seconds, c)
         if country:
             bump(pp.countries, country, c, cap)
     for _, cls, ident in f.privileged:
-        pp = profiles.principals[ident]
+        pp = known[ident]
         bump(pp.admin_keys, key_id, 1, cap)
         if cls is OpClass.DESTRUCTIVE:
             pp.destructive_events += 1
@@ -120,16 +153,14 @@ def _learn_place(
     pp: PrincipalProfile, place: str, ts: float, cap: int, recent_seconds: float, count: int = 1
 ) -> None:
     """Count a place; one first seen after a day of history stays "recent" for ``recent_seconds``."""
-    if place not in pp.places and ts - pp.first_ts >= 86400:
-        pp.recent_places[place] = ts
-    bump(pp.places, place, count, cap)
+    places = pp.places
+    if place in places:  # bump(), inline
+        places[place] += count
+    else:
+        if ts - pp.first_ts >= 86400:
+            pp.recent_places[place] = ts
+        if len(places) < cap:
+            places[place] = count
     if pp.recent_places:
         for old in [p for p, first in pp.recent_places.items() if first < ts - recent_seconds]:
             del pp.recent_places[old]
-
-
-def _principal(profiles: Profiles, ident: str, ts: float) -> PrincipalProfile:
-    pp = profiles.principals.get(ident)
-    if pp is None:
-        pp = profiles.principals[ident] = PrincipalProfile(first_ts=ts, last_ts=ts)
-    return pp

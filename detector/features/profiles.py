@@ -105,14 +105,20 @@ class KeyProfile:
         """Expected count per window for the time of ``ts``, from the finest bucket with 2+ hours."""
         start_h, end_h = int(self.first_ts // 3600), int(self.last_ts // 3600) + 1
         per_hour = 3600.0 / window_seconds
-        how = hour_of_week(ts)
-        hours = hours_in_bucket(start_h + WEEK_OFFSET_HOURS, end_h + WEEK_OFFSET_HOURS, HOURS_PER_WEEK, how)
+        # hour_of_week(ts) and hours_in_bucket() inline: this runs for every closed window.
+        how = int((ts // 3600 + WEEK_OFFSET_HOURS) % HOURS_PER_WEEK)
+        if end_h <= start_h:
+            return Baseline(0.0, 0.0, 0, "none")
+        hours = (end_h - 1 - how + WEEK_OFFSET_HOURS) // HOURS_PER_WEEK - (
+            start_h - 1 - how + WEEK_OFFSET_HOURS
+        ) // HOURS_PER_WEEK
         if hours >= 2:
             return _baseline(
                 self.how_counts[how], self.how_sumsq[how], hours * per_hour, hours, "hour-of-week"
             )
         hod = how % 24
-        hours = hours_in_bucket(start_h, end_h, 24, int(ts // 3600) % 24)
+        hour = int(ts // 3600) % 24
+        hours = (end_h - 1 - hour) // 24 - (start_h - 1 - hour) // 24
         if hours >= 2:
             total, sumsq = sum(self.how_counts[hod::24]), sum(self.how_sumsq[hod::24])
             return _baseline(total, sumsq, hours * per_hour, hours, "hour-of-day")

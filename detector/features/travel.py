@@ -39,15 +39,16 @@ class TravelTracker:
         lat, lon = ev.lat, ev.lon
         if lat is None or lon is None:
             return None
-        prev = self.last.get(ident)
-        country = ev.country or ""
-        self.last[ident] = _new(_Seen, (ev.ts, lat, lon, country, ev.event_id))
-        if prev is None or (prev.lat == lat and prev.lon == lon) or ev.ts < prev.ts:
-            return None
+        last = self.last
+        prev = last.get(ident)
+        ts, country = ev.ts, ev.country or ""
+        last[ident] = _new(_Seen, (ts, lat, lon, country, ev.event_id))
+        if prev is None or (prev[1] == lat and prev[2] == lon) or ts < prev[0]:
+            return None  # the common case: the same place as before
         km = haversine_km(prev.lat, prev.lon, lat, lon)
         if km < self.min_km or self._expected(ident, prev.country, country, profiles):
             return None
-        minutes = (ev.ts - prev.ts) / 60.0
+        minutes = (ts - prev.ts) / 60.0
         kmh = km / max(minutes / 60.0, 1.0 / 3600.0)
         return TravelHop(ident, kmh, km, minutes, prev.country, country, (prev.event_id, ev.event_id))
 

@@ -14,9 +14,11 @@ PROBING = "denied_probing"
 def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     """Flag a key whose denied calls exceed the count, share and history limits."""
     cfg = ctx.settings.rules.denied_burst
+    if not cfg.enabled or f.denied < cfg.min_denied:  # the common case, decided before any lookup
+        return None
     profile = ctx.key_profile(f.window.key_id)
     n = f.values["events"]
-    if not cfg.enabled or f.denied < cfg.min_denied or f.denied / n < cfg.min_share:
+    if f.denied / n < cfg.min_share:
         return None
     usual = profile.max_denied_window if profile else 0
     if f.denied <= cfg.history_factor * usual:

@@ -15,9 +15,11 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     The hop is computed at ingestion between consecutive located events of one principal
     (across keys); see :mod:`detector.features.travel` for which hops count.
     """
-    cfg = ctx.settings.rules.impossible_travel
     hop = f.window.travel
-    if not cfg.enabled or hop is None or hop.kmh < cfg.max_kmh or hop.km < cfg.min_km:
+    if hop is None:
+        return None
+    cfg = ctx.settings.rules.impossible_travel
+    if not cfg.enabled or hop.kmh < cfg.max_kmh or hop.km < cfg.min_km:
         return None
     later = f"{hop.minutes * 60:.0f} seconds" if hop.minutes < 1 else f"{hop.minutes:.1f} minutes"
     text = (

@@ -17,9 +17,11 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     is an expansion (a service deployed to another region, an employee at another office):
     learned, not alerted. Unknown callers there, or any country new to the organisation, alert.
     """
+    if not f.new_countries:  # the common case, decided before any lookup
+        return None
     cfg = ctx.settings.rules.new_geography
     profile = ctx.key_profile(f.window.key_id)
-    if not cfg.enabled or not f.mature or not f.new_countries or profile is None:
+    if not cfg.enabled or not f.mature or profile is None:
         return None
     org = ctx.profiles.org.countries
     reasons: list[Reason] = []

@@ -16,6 +16,8 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     profile = ctx.key_profile(f.window.key_id)
     if not cfg.enabled or not f.mature or profile is None or "operations" in profile.saturated:
         return None
+    if f.operations.keys() <= profile.operations.keys():  # the common case: nothing new
+        return None
     source = f.window.events[0].source
     fresh = {
         op: n

@@ -22,6 +22,8 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     if not cfg.enabled or not f.mature or profile is None or "principals" in profile.saturated:
         return None
     known_users = profile.data_principals
+    if f.data_callers.keys() <= known_users.keys():  # the common case: no new data caller
+        return None
     uses = {p: n for p, n in f.data_callers.items() if p not in known_users and n >= cfg.min_events}
     if not uses:
         return None

@@ -13,6 +13,7 @@ from detector.features.window import WindowFeatures
 from detector.rules.base import RuleContext, evidence, finding, plural, top_principal
 
 NAME = "off_hours"
+_READ = OpClass.READ  # enum attribute lookups are slow
 
 
 def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
@@ -31,7 +32,7 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     if not cfg.enabled or not f.mature or profile is None or profile.span_hours() < cfg.min_history_days * 24:
         return None
     hour = int(f.window.start // 3600) % 24
-    reasons, who = _callers(f, ctx, cfg, hour)
+    reasons, who = _callers(f, ctx, cfg, hour) if _has_people(f.principals) else ([], set())
     key_reason = _key_idle(f, cfg, hour)
     if key_reason is not None:
         reasons.insert(0, key_reason)
@@ -43,9 +44,16 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     return finding(NAME, f, Severity.MEDIUM, float(len(reasons)), reasons, ids, principal)
 
 
+def _has_people(principals: dict[str, int]) -> bool:
+    """Whether any caller is a person (most windows carry workloads only)."""
+    return any(map(is_human, principals))
+
+
 def _key_idle(f: WindowFeatures, cfg: OffHoursSettings, hour: int) -> Reason | None:
-    active = f.values["events"] - f.classes[OpClass.READ]
-    if f.hour_share > cfg.max_usual_share or active < cfg.min_events:
+    if f.hour_share > cfg.max_usual_share:
+        return None
+    active = f.values["events"] - f.classes[_READ]
+    if active < cfg.min_events:
         return None
     if float(poisson.sf(active - 1, max(f.baseline.mean, 1e-3))) > cfg.max_p_value:
         return None
@@ -60,16 +68,18 @@ def _callers(
     f: WindowFeatures, ctx: RuleContext, cfg: OffHoursSettings, hour: int
 ) -> tuple[list[Reason], set[str]]:
     """People whose calls so far this hour are out of character for them, or for them on this key."""
-    if not any(is_human(p) for p in f.principals):
-        return [], set()  # most windows carry workloads only
     active: dict[str, int] = {}
     new_network: set[str] = set()
-    bits = ctx.settings.profile
+    bits, new_prefixes = ctx.settings.profile, f.new_prefixes
     for e in f.window.events:
-        if classify(e.source, e.operation) is not OpClass.READ:
+        if classify(e.source, e.operation) is not _READ:
             ident = principal_identity(e.principal)
             active[ident] = active.get(ident, 0) + 1
-            if e.source_ip and ip_prefix(e.source_ip, bits.ipv4_prefix, bits.ipv6_prefix) in f.new_prefixes:
+            if (
+                new_prefixes
+                and e.source_ip
+                and ip_prefix(e.source_ip, bits.ipv4_prefix, bits.ipv6_prefix) in new_prefixes
+            ):
                 new_network.add(ident)
     hour_index = int(f.window.start // 3600)
     found: dict[str, Reason] = {}

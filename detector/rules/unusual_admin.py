@@ -22,9 +22,11 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     medium (high if the caller is also new to this key) unless the caller administers other keys;
     housekeeping (tags, descriptions, rotation) only when the caller is new to the organisation.
     """
+    if not f.privileged:  # the common case, decided before any lookup
+        return None
     cfg = ctx.settings.rules.unusual_admin
     profile = ctx.key_profile(f.window.key_id)
-    if not cfg.enabled or not f.privileged or profile is None:
+    if not cfg.enabled or profile is None:
         return None
     reasons: list[Reason] = []
     ids: list[str] = []

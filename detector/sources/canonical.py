@@ -12,6 +12,9 @@ import operator
 from datetime import UTC, datetime
 from typing import Any
 
+from orjson import JSONDecodeError
+from orjson import loads as _loads
+
 from detector.domain.errors import ParseError
 from detector.domain.events import OUTCOMES, REQUIRED_FIELDS, Event, parse_ts
 from detector.sources._common import MAX_STR, MAX_TS, MIN_TS, ParseResult, check_str, is_clean, is_clean_text
@@ -21,9 +24,14 @@ _UPPER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _OPTIONAL_STR = ("user_agent", "region", "key_alias", "request_id")
 # The fast path reads the 8 required fields in one call (KeyError when one is absent).
 _REQUIRED = operator.itemgetter(*REQUIRED_FIELDS)
-_STR_OR_NONE = frozenset({str, type(None)})
-# Every value ``_country`` accepts as it is: "" and two upper-case letters.
+_BACKSLASH, _DEL = ord("\\"), 0x7F  # ints: ``int in bytes`` is a memchr
+# Every value ``_country`` accepts as it is: "" and two upper-case letters (each to its one copy).
 _COUNTRIES = frozenset({""} | {a + b for a in _UPPER for b in _UPPER})
+_COUNTRY_OF = {c: c for c in _COUNTRIES}
+_OUTCOME_OF = {o: o for o in OUTCOMES}
+_fromisoformat = datetime.fromisoformat
+_SHARED: dict[str, str] = {}  # one copy of each repeated value (key, caller, address...), bounded
+_SHARED_MAX = 1 << 16
 
 
 def parse(obj: dict[str, Any]) -> ParseResult:
@@ -38,19 +46,60 @@ def to_event(obj: dict[str, Any]) -> Event:
     (including every invalid record) goes through :func:`_to_event_checked`, which checks
     field by field and names the first bad one, so both paths accept exactly the same records.
     """
-    get = obj.get
+    event = _fast_event(obj, False)
+    return event if event is not None else _to_event_checked(obj)
+
+
+def event_from_json(raw: bytes) -> Event | None:
+    """The event of one raw canonical JSON record on the common path, else None.
+
+    None means "not decided here": another format, or a record the combined checks do not
+    accept. :func:`detector.sources.decode_and_parse` then gives the same event or the error.
+    A record that is ASCII without a backslash or DEL holds no character :func:`check_str`
+    rejects, since JSON (and orjson) allows no raw control character in a string and every
+    other one would need an escape; its fields need no character check then.
+
+    >>> event_from_json(b'{"event_id":"e1","ts":"2024-05-01T12:00:00Z","key_id":"k1","operation":"Decrypt",'
+    ...     b'"principal":"alice","source_ip":"","outcome":"success","source":"aws-kms"}').key_id
+    'k1'
+    >>> event_from_json(b'{"Records": []}') is None
+    True
+    """
     try:
-        required: tuple[Any, ...] = _REQUIRED(obj)
+        obj = _loads(raw)
+    except JSONDecodeError:
+        return None
+    if type(obj) is not dict:
+        return None
+    clean = len(raw) <= MAX_STR and raw.isascii() and _BACKSLASH not in raw and _DEL not in raw
+    return _fast_event(obj, clean)
+
+
+def _fast_event(obj: dict[str, Any], clean: bool) -> Event | None:
+    """:func:`to_event` for a record that passes the combined checks, else None.
+
+    ``clean`` says the caller knows that no string in ``obj`` holds a character to reject.
+    Raises ParseError (as the field-by-field path would) only for the checks made after them.
+    """
+    try:
+        event_id, ts, key_id, operation, principal, source_ip, outcome, source = _REQUIRED(obj)
     except KeyError:
-        return _to_event_checked(obj)
-    optional = (get("user_agent"), get("region"), get("key_alias"), get("request_id"))
-    event_id, ts, key_id, operation, principal, source_ip, outcome, source = required
-    user_agent, region, key_alias, request_id = optional
+        return None
+    get = obj.get
+    user_agent, region, key_alias, request_id = (
+        get("user_agent"),
+        get("region"),
+        get("key_alias"),
+        get("request_id"),
+    )
     # Exact types, as check_str wants them; the three OUTCOMES need no character check.
     if not (
         type(event_id) is type(ts) is type(key_id) is type(operation) is type(principal) is str
         and type(source_ip) is type(outcome) is type(source) is str
-        and _STR_OR_NONE.issuperset(map(type, optional))
+        and (user_agent is None or type(user_agent) is str)
+        and (region is None or type(region) is str)
+        and (key_alias is None or type(key_alias) is str)
+        and (request_id is None or type(request_id) is str)
         and event_id
         and ts
         and key_id
@@ -58,37 +107,55 @@ def to_event(obj: dict[str, Any]) -> Event:
         and principal
         and outcome in OUTCOMES
         and source
-        and len(
-            text := f"{event_id}{ts}{key_id}{operation}{principal}{source_ip}{source}"
-            f"{user_agent or ''}{region or ''}{key_alias or ''}{request_id or ''}"
+        and (
+            clean
+            or (
+                len(
+                    text := f"{event_id}{ts}{key_id}{operation}{principal}{source_ip}{source}"
+                    f"{user_agent or ''}{region or ''}{key_alias or ''}{request_id or ''}"
+                )
+                <= MAX_STR  # so is every field
+                and is_clean_text(text)
+            )
         )
-        <= MAX_STR  # so is every field
-        and is_clean_text(text)
     ):
-        return _to_event_checked(obj)
+        return None
     # The remaining checks in the order _to_event_checked makes them, so errors are the same.
     lat, lon = get("lat"), get("lon")
     if not (type(lat) is float and type(lon) is float and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
         lat, lon = _coordinates(obj)
-    when = _ts(ts)
+    try:  # _ts(), inline for the common aware timestamp; anything else goes through it
+        parsed = _fromisoformat(ts)
+        when = parsed.timestamp() if parsed.tzinfo is not None else -1.0
+    except (ValueError, OverflowError, OSError):
+        when = -1.0
+    if not MIN_TS <= when < MAX_TS:
+        when = _ts(ts)
     country = get("country")
-    if country is not None and not (type(country) is str and country in _COUNTRIES):
-        country = _country(country)
+    if country is not None:
+        known = _COUNTRY_OF.get(country) if type(country) is str else None
+        country = known if known is not None else _country(country)
+    # Values that repeat from record to record are shared: events of one key, caller or address
+    # hold one string, which saves memory and keeps the strings the detector compares and hashes
+    # hot in the CPU cache. Ids are unique and stay as parsed.
+    if len(_SHARED) >= _SHARED_MAX:
+        _SHARED.clear()  # bounded, unlike sys.intern on some Pythons; events keep their strings
+    share = _SHARED.setdefault
     return Event(
         event_id,
         when,
-        key_id,
-        operation,
-        principal,
-        source_ip,
-        outcome,
-        source,
+        share(key_id, key_id),
+        share(operation, operation),
+        share(principal, principal),
+        share(source_ip, source_ip),
+        _OUTCOME_OF[outcome],
+        share(source, source),
         country,
         lat,
         lon,
-        user_agent,
-        region,
-        key_alias,
+        user_agent if user_agent is None else share(user_agent, user_agent),
+        region if region is None else share(region, region),
+        key_alias if key_alias is None else share(key_alias, key_alias),
         request_id,
     )
 

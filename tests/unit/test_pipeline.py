@@ -4,6 +4,7 @@ weighting by the key catalog, micro-batched forest scoring and bounded state."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -30,6 +31,7 @@ from detector.domain.alerts import Severity
 from detector.domain.catalog import KeyCatalog
 from detector.domain.events import Event
 from detector.features.schema import FEATURE_NAMES
+from detector.features.window import principal_windows, tally_window, window_features
 from detector.pipeline import Pipeline
 from detector.scoring.forest import ForestModel, fit_forest
 
@@ -205,19 +207,58 @@ def small_forest(history) -> ForestModel:
 
 def test_forest_scores_windows_in_batches(make_pipeline, small_forest: ForestModel, monkeypatch) -> None:
     sizes: list[int] = []
-    real = ForestModel.score
+    real = ForestModel.score_above
 
-    def spy(self: ForestModel, rows: np.ndarray) -> np.ndarray:
+    def spy(self: ForestModel, rows: np.ndarray, exact: np.ndarray | None = None) -> np.ndarray:
         sizes.append(len(rows))
-        return real(self, rows)
+        return real(self, rows, exact)
 
-    monkeypatch.setattr(ForestModel, "score", spy)
+    monkeypatch.setattr(ForestModel, "score_above", spy)
     settings = DetectionSettings(window=WindowSettings(forest_batch_rows=16))
     pipe = make_pipeline(settings, forest=small_forest)
     run(pipe, normal_traffic(AT, AT + 2 * HOUR))
     assert sum(sizes) == pipe.stats.mature_windows > 16
     assert max(sizes) == 16 and all(1 <= s <= 16 for s in sizes)
     assert sizes.count(16) >= len(sizes) - 1  # only the last, flushed by finish(), may be smaller
+
+
+def _odd_rows(history) -> np.ndarray:
+    rows = np.asarray(history.rows, dtype=float)
+    return np.vstack([rows, rows[:40] + 4.0, rows[:40] * -2.0, np.full((3, rows.shape[1]), np.nan)])
+
+
+def test_forest_scores_are_scikit_learns_bit_for_bit(small_forest: ForestModel, history) -> None:
+    rows = _odd_rows(history)
+    assert np.array_equal(small_forest.score(rows), -small_forest.forest.score_samples(rows), equal_nan=True)
+
+
+def test_forest_score_above_is_exact_wherever_a_finding_reads_it(small_forest: ForestModel, history) -> None:
+    """Rows that cannot reach the threshold may stop early, with a bound that is still below it."""
+    rows = _odd_rows(history)
+    expected = -small_forest.forest.score_samples(rows)
+    exact = np.zeros(len(rows), dtype=bool)
+    exact[::7] = True
+    for threshold in (small_forest.threshold, float(np.median(expected)), 0.0, 1.5, float("nan")):
+        model = dataclasses.replace(small_forest, threshold=threshold)
+        got = model.score_above(rows, exact)
+        needed = ~(expected < threshold) | exact
+        assert np.array_equal(got[needed], expected[needed]), threshold
+        assert (got[~needed] < threshold).all() and (got[~needed] >= expected[~needed]).all(), threshold
+
+
+def test_one_pass_tally_gives_the_same_features_as_a_fresh_one(history) -> None:
+    """The pipeline hands each window's tally around; computing it afresh must not differ."""
+    pipe = Pipeline(history.settings, profiles=copy.deepcopy(history.profiles))
+    pipe.process(normal_traffic(AT, AT + 3 * MINUTE))
+    windows = list(next(iter(pipe.open.values())).values())
+    assert len(windows) > 1
+    tallies = [tally_window(w.events) for w in windows]
+    by_principal = principal_windows(windows, 50, tallies)
+    assert by_principal == principal_windows(windows, 50)
+    for win, tally in zip(windows, tallies, strict=True):
+        given = window_features(win, pipe.profiles, by_principal, window_seconds=W, mature=True, tally=tally)
+        fresh = window_features(win, pipe.profiles, by_principal, window_seconds=W, mature=True)
+        assert given == fresh
 
 
 def test_forest_flags_a_feature_that_never_varied_in_training(make_pipeline, small_forest) -> None:

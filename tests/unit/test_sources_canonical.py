@@ -176,3 +176,60 @@ def test_is_clean_text_matches_check_str(text: str) -> None:
     else:
         clean = True
     assert is_clean_text(text) == clean
+
+
+# The raw fast path (read_events) must give what decode_and_parse gives, or leave the record to it.
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from([*REQUIRED_FIELDS, *OPTIONAL_FIELDS]), field_values, max_size=6))
+def test_raw_fast_path_agrees_with_decode_and_parse(changes: dict[str, Any]) -> None:
+    record = {**valid(), "user_agent": "sdk/1.0", "country": "US", "lat": 1.5, "lon": 2.0, **changes}
+    try:
+        raw = orjson.dumps(record)  # escapes control characters, writes DEL and non-ASCII as they are
+    except orjson.JSONEncodeError:
+        return  # not JSON (an integer beyond 64 bits): no such record reaches a parser
+    try:
+        fast = canonical.event_from_json(raw)
+    except ParseError:
+        fast = None  # read_events hands the record to decode_and_parse, which says why
+    try:
+        full: object = decode_and_parse(raw).events
+    except ParseError as exc:
+        full = str(exc)
+    assert fast is None or full == [fast]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"event_id":"e\\u0000","ts":"2024-05-01T12:00:00Z","key_id":"k","operation":"Decrypt",'
+        b'"principal":"a","source_ip":"","outcome":"success","source":"aws-kms"}',
+        b'{"event_id":"e\x7f","ts":"2024-05-01T12:00:00Z","key_id":"k","operation":"Decrypt",'
+        b'"principal":"a","source_ip":"","outcome":"success","source":"aws-kms"}',
+        '{"event_id":"e\u202e","ts":"2024-05-01T12:00:00Z","key_id":"k","operation":"Decrypt",'
+        '"principal":"a","source_ip":"","outcome":"success","source":"aws-kms"}'.encode(),
+    ],
+    ids=["escaped-nul", "raw-del", "bidi-override"],
+)
+def test_raw_fast_path_leaves_suspect_characters_to_the_checked_path(raw: bytes) -> None:
+    assert canonical.event_from_json(raw) is None
+    with pytest.raises(ParseError, match="control characters"):
+        decode_and_parse(raw)
+
+
+@pytest.mark.parametrize("char", [0x00, 0x01, 0x09, 0x0A, 0x1F])
+def test_orjson_rejects_raw_control_characters_in_strings(char: int) -> None:
+    """The raw fast path relies on it: an ASCII record without backslash or DEL is then clean."""
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(b'{"a":"x' + bytes([char]) + b'y"}')
+
+
+def test_parsed_values_that_repeat_share_one_string() -> None:
+    first, second = (decode_and_parse(orjson.dumps({**valid(), "event_id": e})).events[0] for e in "ab")
+    assert first.key_id is second.key_id and first.principal is second.principal
+    assert first.event_id == "a" and second.event_id == "b"
+    fast = canonical.event_from_json(orjson.dumps(valid()))
+    assert (
+        fast is not None
+        and fast.source is first.source
+        and fast.to_dict() == {**first.to_dict(), "event_id": "e-1"}
+    )
