@@ -12,7 +12,7 @@ from detector.adapters.files import DeadLetterWriter, RawRecord, iter_raw_record
 from detector.domain.errors import ParseError, UnknownFormatError
 from detector.domain.events import Event
 from detector.sources import DEFAULT_MAX_BYTES, FORMATS, decode_and_parse
-from detector.sources.canonical import event_from_json
+from detector.sources.canonical import FAST_PATH_ERRORS, event_from_json
 
 
 @dataclass(slots=True)
@@ -103,13 +103,4 @@ def _parse_into(batch: InputBatch, records: Iterable[RawRecord], fmt: str, dead:
 
 
 # What parse_record reports as a ParseError: the general path redoes the record and says which.
-_FALLBACK = (
-    ParseError,
-    TypeError,
-    ValueError,
-    KeyError,
-    IndexError,
-    AttributeError,
-    OverflowError,
-    RecursionError,
-)
+_FALLBACK = FAST_PATH_ERRORS

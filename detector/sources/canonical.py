@@ -50,6 +50,11 @@ def to_event(obj: dict[str, Any]) -> Event:
     return event if event is not None else _to_event_checked(obj)
 
 
+# What the fast path may raise on input it cannot decide; the checked path then decides it.
+FAST_PATH_ERRORS = (ParseError, TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError,
+                    RecursionError)  # fmt: skip
+
+
 def event_from_json(raw: bytes) -> Event | None:
     """The event of one raw canonical JSON record on the common path, else None.
 
