@@ -239,7 +239,7 @@ class ResponseSettings(_Frozen):
     auto_run: bool = True  # start matching playbooks on new or escalated incidents
     default_mode: str = "staged"  # dry-run | staged | active for automatic runs
     default_backend: str = "auto"  # auto: aws-kms for KMS ARNs, pkcs11 otherwise; or a backend name
-    poll_seconds: float = Field(0.25, gt=0)  # how often `keywatch respond` looks for new incidents
+    poll_seconds: float = Field(0.1, gt=0)  # how often `keywatch respond` looks for new incidents
     retry_base_seconds: float = Field(0.5, gt=0)
     retry_max_seconds: float = Field(30.0, gt=0)
 

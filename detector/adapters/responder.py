@@ -150,14 +150,14 @@ class Responder:
                     continue
                 self.seen[incident.incident_id] = incident.severity
                 ctx = incident_context(self.store, full)
-                if self.notifier is not None:
-                    alerts: list[Alert] = [a for a in map(self.store.get_alert, full.alert_ids) if a]
-                    self.notifier.incident(full, alerts, escalated_from=before)
-                for pb in self.playbooks:
+                for pb in self.playbooks:  # containment first, the announcement after
                     if pb.trigger.auto and matches(pb, ctx):
                         run_id = run_id_for(incident.incident_id, pb.name)
                         self.runner.start(pb, ctx, self.mode, SYSTEM, run_id=run_id)
                         started.append(run_id)
+                if self.notifier is not None:
+                    alerts: list[Alert] = [a for a in map(self.store.get_alert, full.alert_ids) if a]
+                    self.notifier.incident(full, alerts, escalated_from=before)
         return started
 
     def tick(self) -> list[str]:
