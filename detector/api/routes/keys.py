@@ -68,8 +68,13 @@ def _act(ctx: ApiContext, user: User, key_id: str, verb: str) -> dict[str, Any]:
     }
 
 
+RECENT_ALERTS = 200  # how far back "recent callers" looks, in alerts on the key
+
+
 def _key_dict(ctx: ApiContext, key: KeyInfo) -> dict[str, Any]:
-    last = ctx.store.list_alerts(key_id=key.key_id, limit=1)
+    recent = ctx.store.list_alerts(key_id=key.key_id, limit=RECENT_ALERTS)
+    last = recent[:1]
+    callers = sorted({a.principal for a in recent if a.principal})
     return {
         "key_id": key.key_id,
         "backend": key.backend,
@@ -78,6 +83,7 @@ def _key_dict(ctx: ApiContext, key: KeyInfo) -> dict[str, Any]:
         "state": str(key.state),
         "allowed_uses": list(key.allowed_uses),
         "version": key.version,
+        "recent_callers": callers,  # principals of the key's recent alerts (who a change would hit)
         "last_alert": None
         if not last
         else {k: last[0].to_dict()[k] for k in ("alert_id", "detector", "severity", "window_end")},
