@@ -11,6 +11,7 @@ no approve button, and the API refuses her forced request. Screenshots land in
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import threading
 import time
@@ -29,6 +30,7 @@ from streaming_support import make_world, pipeline_factory
 
 from detector.adapters.audit import generate_signing_key
 from detector.adapters.keys.pkcs11_backend import Pkcs11Backend
+from detector.adapters.responder import default_playbooks_dir
 from detector.adapters.runner import PlaybookRunner
 from detector.adapters.store import Store
 from detector.adapters.store.users import UserRepository
@@ -42,20 +44,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-PLAYBOOK = """\
-name: console-contain
-description: a responder agrees, then the key is disabled and the incident marked contained
-trigger: {auto: false, min_severity: low}
-steps:
-  - id: agree
-    action: require_approval
-    with: {role: responder, approvers: 1, timeout_minutes: 60}
-  - id: disable
-    action: disable_key
-  - id: mark
-    action: annotate_incident
-    with: {note: "key $key_id disabled from the console", status: contained}
-"""
+PLAYBOOK = "contain-key-on-approval"  # shipped in playbooks/: approval, then disable
 
 
 @dataclass
@@ -112,8 +101,8 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     with token.open() as session:
         for key_id in incident.key_ids:
             session.generate_key(KeyType.AES, 256, label=key_id, store=True, capabilities=AES_USES)
-    (root / "playbooks").mkdir()
-    (root / "playbooks" / "console-contain.yaml").write_text(PLAYBOOK)
+    (root / "playbooks").mkdir()  # only the shipped manual one: no automatic run gets in the way
+    shutil.copy(default_playbooks_dir() / f"{PLAYBOOK}.yaml", root / "playbooks")
     generate_signing_key(root / "audit.key")
     settings = Settings(
         response=ResponseSettings(playbooks_dir=root / "playbooks", default_backend="pkcs11"),
@@ -209,10 +198,10 @@ def test_contain_an_incident_from_the_console(browser: Browser, console: Console
     expect(rita.get_by_test_id("usage-bar")).to_have_count(n_alerts)
     assert rita.get_by_test_id("reason").count() >= n_alerts
     assert rita.get_by_test_id("evidence").count() > 0
-    rita.get_by_test_id("playbook-select").select_option("console-contain")
+    rita.get_by_test_id("playbook-select").select_option(PLAYBOOK)
     rita.get_by_test_id("mode-select").select_option("staged")
     rita.get_by_test_id("run-playbook").click()
-    expect(rita.get_by_test_id("flash")).to_contain_text("console-contain (staged)")
+    expect(rita.get_by_test_id("flash")).to_contain_text(f"{PLAYBOOK} (staged)")
     expect(rita.get_by_test_id("run-status")).to_have_text("waiting", timeout=15_000)
     expect(rita.get_by_test_id("approve-step")).to_have_count(0)  # the requester never decides
     expect(rita.get_by_test_id("runs")).to_contain_text("another responder decides")
