@@ -14,6 +14,7 @@ from detector.adapters.kafka_consumer import DetectorService
 from detector.adapters.metrics import ConsumerMetrics
 from detector.adapters.model_store import load_model
 from detector.adapters.store import Store
+from detector.adapters.store.feedback import FeedbackRepository
 from detector.commands import catalog_for, enricher_for
 from detector.config import Settings, load_settings
 from detector.domain.errors import ConfigError, KeyWatchError
@@ -73,10 +74,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run one member of the detector consumer group until SIGTERM/SIGINT."""
     settings = settings_from(args)
-    model_dir = args.model or settings.model
-    if model_dir is None:
-        raise ConfigError("no model: pass --model MODEL_DIR or set `model` (KEYWATCH_MODEL)")
-    model = load_model(model_dir)
+    store = Store.from_settings(settings)
+    store.migrate()
+    model = load_model(model_dir_for(args.model or settings.model, store))
     catalog = catalog_for(args.catalog, settings)
     enricher = enricher_for(settings)
 
@@ -84,8 +84,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         return Pipeline(settings.detection, profiles=model.profiles.copy(), forest=model.forest,
                         catalog=catalog, enricher=enricher)  # fmt: skip
 
-    store = Store.from_settings(settings)
-    store.migrate()
     metrics = ConsumerMetrics()
     metrics.serve(settings.metrics.host, settings.metrics.port)
     stop = threading.Event()
@@ -104,6 +102,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         flush=True,
     )
     return 0
+
+
+def model_dir_for(given: Path | None, store: Store) -> Path:
+    """The model to run: the one named, else the version an admin activated in the registry."""
+    if given is not None:
+        return given
+    active = FeedbackRepository(store).active_model()
+    if active is None:
+        raise ConfigError(
+            "no model: pass --model MODEL_DIR, set `model` (KEYWATCH_MODEL) or activate a registered one"
+        )
+    return Path(active.path)
 
 
 def cmd_health(args: argparse.Namespace) -> int:

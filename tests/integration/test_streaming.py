@@ -265,8 +265,23 @@ def test_metrics_are_exposed(broker: EmbeddedBroker, world: World, tmp_path: Pat
     assert "keywatch_checkpoints_total" in text
 
 
-def test_run_without_a_model_is_one_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_without_a_model_is_one_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     from detector.cli import main
 
-    assert main(["run", "--bootstrap-servers", "127.0.0.1:1"]) == 2
+    db = f"sqlite:///{tmp_path / 'none.db'}"
+    assert main(["run", "--bootstrap-servers", "127.0.0.1:1", "--db", db]) == 2
     assert "no model" in capsys.readouterr().err
+
+
+def test_run_takes_the_activated_model(world: World, tmp_path: Path) -> None:
+    from detector.adapters.model_store import load_model
+    from detector.adapters.store.feedback import FeedbackRepository
+    from detector.stream_commands import model_dir_for
+
+    store = Store(f"sqlite:///{tmp_path / 'models.db'}")
+    store.migrate()
+    card = load_model(world.model_dir).card
+    FeedbackRepository(store).register_model(str(world.model_dir), card, activate=True)
+    assert model_dir_for(None, store) == world.model_dir
+    assert model_dir_for(tmp_path, store) == tmp_path, "a named model wins"
+    store.close()
