@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from detector.config import Settings, load_settings
+from detector.domain.errors import ConfigError
 
 BROKER_TIMEOUT_SECONDS = 2.0
 
@@ -37,6 +38,11 @@ def cmd_api(args: argparse.Namespace) -> int:
     from detector.api import create_app
 
     settings = _settings(args)
+    if settings.audit.signing_key is None:  # every mutating call must land in the ledger
+        raise ConfigError(
+            "the API records every change in the audit ledger: set audit.signing_key "
+            "(KEYWATCH_AUDIT__SIGNING_KEY; create one with `keywatch audit keygen --out FILE`)"
+        )
     store = Store.from_settings(settings)
     store.migrate()
     bootstrap = settings.kafka.bootstrap_servers

@@ -551,3 +551,11 @@ def test_keys_disable_and_enable_act_inside_a_softhsm_token(
         assert bytes(aes.decrypt(ciphertext, mechanism_param=iv)) == b"secret"
     missing = e.client.post("/v1/keys/no/such:key/disable", headers=e.auth("rita"))
     assert missing.status_code == 404
+
+
+def test_keywatch_api_will_not_serve_unaudited(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KEYWATCH_AUDIT__SIGNING_KEY", raising=False)
+    assert main(["api", "--db", f"sqlite:///{tmp_path / 'a.db'}"]) == 2
+    assert "audit.signing_key" in capsys.readouterr().err
