@@ -161,43 +161,10 @@ def test_rollback_through_the_cli_re_enables_the_key(
         monkeypatch.setenv(var, value)
     assert main(["users", "add", "alice", "--role", "responder", "--db", db]) == 0
     assert main(["users", "add", "ann", "--role", "analyst", "--db", db]) == 0
-    assert (
-        main(
-            [
-                "playbook",
-                "run",
-                "foreign-geography",
-                "--key",
-                label,
-                "--mode",
-                "active",
-                "--as",
-                "ann",
-                "--db",
-                db,
-            ]
-        )
-        == 2
-    )
+    run = ["playbook", "run", "foreign-geography", "--key", label, "--mode", "active", "--db", db]
+    assert main([*run, "--as", "ann"]) == 2
     assert "needs the responder role" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "playbook",
-                "run",
-                "foreign-geography",
-                "--key",
-                label,
-                "--mode",
-                "active",
-                "--as",
-                "alice",
-                "--db",
-                db,
-            ]
-        )
-        == 0
-    )
+    assert main([*run, "--as", "alice"]) == 0
     out = capsys.readouterr().out
     run_id = out.split()[1]
     assert "completed" in out and not _can_encrypt(token, label)
