@@ -17,6 +17,7 @@ from detector import (
     response_commands,
     store_commands,
     stream_commands,
+    user_commands,
 )
 from detector.domain.errors import KeyWatchError
 from detector.sources import FORMATS
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     stream_commands.add_parsers(sub)
     response_commands.add_parsers(sub)
+    user_commands.add_parsers(sub)
     audit_commands.add_parsers(sub)
     api_commands.add_parsers(sub)
     model_commands.add_parsers(sub)

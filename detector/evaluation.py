@@ -42,6 +42,24 @@ class EvaluationReport:
         """JSON form."""
         return asdict(self)
 
+    def instance_precision(self) -> float | None:
+        """Of the labelled instances some alert matched, the share that are attacks; None when none was.
+
+        With labels made from analysts' verdicts (true positives as attacks, false positives as
+        benign instances) this is the precision on judged alerts: alerts nobody judged count
+        neither way, unlike ``false_alerts``.
+
+        >>> row = ScenarioRow
+        >>> report = EvaluationReport([row("verdict_true_positive", "attack", 4, 3, 0.75, 1.0),
+        ...                            row("verdict_false_positive", "benign", 2, 1, 0.5, None)],
+        ...                           0.75, 0, 1.0, 0.0, 1.0, 1, 4)
+        >>> report.instance_precision()
+        0.75
+        """
+        hits = sum(r.detected for r in self.rows if r.kind == "attack")
+        benign = sum(r.detected for r in self.rows if r.kind != "attack")
+        return hits / (hits + benign) if hits + benign else None
+
     def format_table(self) -> str:
         """Plain-text table, one line per scenario, then the totals."""
         head = f"{'scenario':<24} {'kind':<7} {'inst':>4} {'det':>4} {'recall':>6} {'ttd':>5}"

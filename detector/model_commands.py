@@ -12,7 +12,7 @@ from detector.adapters.store.feedback import FeedbackRepository
 from detector.domain.suppressions import Span, Verdict
 from detector.store_commands import open_store
 
-VERDICT_SCENARIO = "verdict_true_positive"
+VERDICT_KINDS = {Verdict.TRUE_POSITIVE: "attack", Verdict.FALSE_POSITIVE: "benign"}
 
 
 def add_parsers(sub: Any) -> None:
@@ -63,13 +63,17 @@ def false_positive_spans(url: str, config: Path | None) -> list[Span]:
         return [Span.of(a) for a in FeedbackRepository(store).verdict_alerts(Verdict.FALSE_POSITIVE)]
 
 
-def verdict_labels(url: str, config: Path | None) -> list[dict[str, Any]]:
-    """True-positive verdicts as labelled attack instances (scenario ``verdict_true_positive``).
+def verdict_labels(
+    url: str, config: Path | None, verdict: Verdict = Verdict.TRUE_POSITIVE
+) -> list[dict[str, Any]]:
+    """Verdicts as labelled instances: true positives as attacks, false positives as benign ones.
 
-    Each covers its alert's key and principal over ``[first_window_start, window_end]``, so the
-    alert itself (and any other alert overlapping it) counts as a detection in ``evaluate``.
+    Scenario ``verdict_true_positive`` or ``verdict_false_positive``. Each covers its alert's key
+    and principal over ``[first_window_start, window_end]``, so the alert itself (and any other
+    alert overlapping it) matches it in ``evaluate``.
     """
     with open_store(argparse.Namespace(db=url, config=config)) as store:
-        alerts = FeedbackRepository(store).verdict_alerts(Verdict.TRUE_POSITIVE)
-    return [{"scenario": VERDICT_SCENARIO, "kind": "attack", "key_ids": [a.key_id], "principal": a.principal,
+        alerts = FeedbackRepository(store).verdict_alerts(verdict)
+    scenario, kind = f"verdict_{verdict.value}", VERDICT_KINDS[verdict]
+    return [{"scenario": scenario, "kind": kind, "key_ids": [a.key_id], "principal": a.principal,
              "start": a.first_window_start, "end": a.window_end} for a in alerts]  # fmt: skip

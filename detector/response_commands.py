@@ -1,4 +1,4 @@
-"""``keywatch playbook ...``, ``keywatch respond`` and ``keywatch users add``: the response side."""
+"""``keywatch playbook ...`` and ``keywatch respond``: the response side (users: ``user_commands``)."""
 
 from __future__ import annotations
 
@@ -26,13 +26,13 @@ from detector.adapters.store.users import UserRepository
 from detector.commands import catalog_for
 from detector.config import Settings, load_settings
 from detector.domain.errors import ConfigError
-from detector.domain.users import Role, User
+from detector.domain.users import User
 from detector.response.planning import Context
 from detector.response.playbook import Mode, Playbook, PlaybookError, load_playbook
 
 
 def add_parsers(sub: Any) -> None:
-    """Register ``playbook``, ``respond`` and ``users``."""
+    """Register ``playbook`` and ``respond``."""
     pb = sub.add_parser("playbook", help="validate, plan, run, approve and roll back response playbooks")
     actions = pb.add_subparsers(dest="playbook_command", required=True, metavar="ACTION")
 
@@ -90,15 +90,6 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--mode", choices=[m.value for m in Mode], help="mode of automatic runs (default: config)")
     p.add_argument("--once", action="store_true", help="one round, then exit")
     p.set_defaults(handler=cmd_respond)
-
-    p = sub.add_parser("users", help="KeyWatch users and roles")
-    users = p.add_subparsers(dest="users_command", required=True, metavar="ACTION")
-    p = users.add_parser("add", help="add a user")
-    _common(p)
-    p.add_argument("name")
-    p.add_argument("--role", required=True, choices=[r.value for r in Role])
-    p.add_argument("--slack-id", help="Slack member id (U...) for buttons in Slack")
-    p.set_defaults(handler=cmd_users_add)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -267,18 +258,6 @@ def cmd_respond(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     print(f"keywatch respond: {len(responder.playbooks)} playbooks, {responder.mode} mode", flush=True)
     responder.run_forever(stop, settings.response.poll_seconds)
-    return 0
-
-
-def cmd_users_add(args: argparse.Namespace) -> int:
-    """Add a user with a role and print their API token, once (only its SHA-256 hash is stored)."""
-    settings = _settings(args)
-    store = _store(settings)
-    users = UserRepository(store)
-    user = users.add(args.name, Role(args.role), args.slack_id)
-    token = users.issue_token(user.name)
-    print(f"user {user.name} added as {user.role}")
-    print(f"API token (shown only now, keep it secret): {token}")
     return 0
 
 

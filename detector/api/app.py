@@ -2,8 +2,9 @@
 
 Health, readiness and metrics sit at the root without authentication; everything else is under
 ``/v1`` behind a bearer token and a role (analyst < responder < admin). Expected failures of the
-store layer map to HTTP: unknown incident 404, disallowed transition 409, invalid input 422,
-duplicate user 409, database or ledger unavailable 503.
+store layer map to HTTP: unknown incident or user 404, disallowed transition 409, invalid input 422,
+duplicate user 409, a refused user change 409 (disabling the last enabled admin, a token for a
+disabled user), database or ledger unavailable 503.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from detector.adapters.runner import PlaybookRunner
 from detector.adapters.slack.interactions import interactions_router
 from detector.adapters.slack.notifier import SlackNotifier
 from detector.adapters.store import Store, StoreError
-from detector.adapters.store.users import DuplicateUserError
+from detector.adapters.store.users import DuplicateUserError, UnknownUserError
 from detector.api.backends import Backends
 from detector.api.deps import NOT_AUDITED, ApiContext
 from detector.api.routes import (
@@ -43,7 +44,7 @@ from detector.domain.errors import ConfigError
 from detector.domain.incidents import IncidentError, TransitionError, UnknownIncidentError
 from detector.domain.keys import KeyBackend
 from detector.domain.ledger import LedgerError
-from detector.domain.users import UserError
+from detector.domain.users import UserError, UserStateError
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ _ERRORS: dict[type[Exception], int] = {
     TransitionError: status.HTTP_409_CONFLICT,
     IncidentError: 422,
     DuplicateUserError: status.HTTP_409_CONFLICT,
+    UnknownUserError: status.HTTP_404_NOT_FOUND,
+    UserStateError: status.HTTP_409_CONFLICT,
     UserError: 422,
     StoreError: status.HTTP_503_SERVICE_UNAVAILABLE,
     LedgerError: status.HTTP_503_SERVICE_UNAVAILABLE,

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # 64-bit integer) overflows, a 500 instead of a 422
 MAX_OFFSET = 2**31 - 1
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+Limit = Annotated[int, Query(ge=1, le=500)]  # a page: at most 500 items
 NOT_AUDITED = "actions are audited: set audit.signing_key (create one with `keywatch audit keygen`)"
 
 

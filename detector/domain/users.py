@@ -9,6 +9,7 @@ True
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -25,6 +26,10 @@ class UserError(KeyWatchError):
 
 class PermissionDeniedError(UserError):
     """The user's role does not allow what was asked; the message names the role needed."""
+
+
+class UserStateError(UserError):
+    """A change the user's current state forbids (the last enabled admin, a disabled user's token)."""
 
 
 class Permission(StrEnum):
@@ -171,6 +176,29 @@ a playbook step needs the responder or admin role
                 f"{self.name} is {_article(self.role.label)} {self.role.label}: "
                 f"{permission.doing} needs the {needed_roles(permission)} role"
             )
+
+
+def check_disable(target: User, users: Iterable[User]) -> None:
+    """Raise UserStateError when disabling ``target`` would leave no enabled admin.
+
+    Nobody could manage users any more (only admins add them or give out tokens), so the last
+    enabled admin stays, whoever asks; another admin may disable themselves, and others.
+
+    >>> ada, bo = User("ada", Role.ADMIN), User("bo", Role.ADMIN)
+    >>> check_disable(ada, [ada, bo])
+    >>> check_disable(ada, [ada, User("bo", Role.ADMIN, disabled=True)])
+    Traceback (most recent call last):
+    ...
+    detector.domain.users.UserStateError: ada is the last enabled admin: disabling them would leave \
+nobody to manage users; add another admin first
+    """
+    if target.role is not Role.ADMIN or target.disabled:
+        return
+    if not any(u.role is Role.ADMIN and not u.disabled and u.name != target.name for u in users):
+        raise UserStateError(
+            f"{target.name} is the last enabled admin: disabling them would leave nobody to manage users; "
+            "add another admin first"
+        )
 
 
 def _article(word: str) -> str:

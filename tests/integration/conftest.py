@@ -43,3 +43,10 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     with fresh_postgres_database() as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def module_postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test module's expensive set-up (run once, not per backend)."""
+    with fresh_postgres_database() as url:
+        yield url

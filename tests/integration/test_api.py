@@ -186,6 +186,14 @@ def _user(env: Env) -> dict[str, Any]:
     return {"body": {"name": f"user{next(env.counter)}", "role": "analyst"}}
 
 
+def _existing_user(env: Env) -> dict[str, str]:
+    """A fresh analyst with a token (the ``/`` in the name on purpose)."""
+    name = f"team/user{next(env.counter)}"
+    UserRepository(env.store).add(name, Role.ANALYST)
+    UserRepository(env.store).issue_token(name)
+    return {"name": name}
+
+
 def _suppression(env: Env) -> dict[str, str]:
     made = FeedbackRepository(env.store).add_suppression(
         Match(key_id=f"key-{next(env.counter)}"), "known batch job", time.time() + 86_400, "ada"
@@ -216,6 +224,8 @@ class Endpoint:
 
 INC, R, K, U = "/v1/incidents/{incident_id}", "/v1/runs/{run_id}", "/v1/keys/{key_id:path}", "/v1/users"
 VER, SUP, MOD = "/v1/alerts/{alert_id}/verdict", "/v1/suppressions", "/v1/models"
+# a table, one row per endpoint and lowest role: kept as written
+# fmt: off
 ENDPOINTS = [
     Endpoint("GET", "/healthz", "/healthz", None, 200),
     Endpoint("GET", "/readyz", "/readyz", None, 200),
@@ -271,6 +281,11 @@ ENDPOINTS = [
     Endpoint("POST", f"{K}/disable", "/v1/keys/{key_id}/disable", Role.RESPONDER, 200, setup=_key),
     Endpoint("POST", f"{K}/enable", "/v1/keys/{key_id}/enable", Role.RESPONDER, 200, setup=_key),
     Endpoint("POST", U, U, Role.ADMIN, 201, setup=_user),
+    Endpoint("GET", U, U, Role.ADMIN, 200),
+    Endpoint("POST", f"{U}/{{name:path}}/disable", f"{U}/{{name}}/disable", Role.ADMIN, 200, None,
+             _existing_user),
+    Endpoint("POST", f"{U}/{{name:path}}/rotate-token", f"{U}/{{name}}/rotate-token", Role.ADMIN, 200, None,
+             _existing_user),
     Endpoint("GET", "/v1/me", "/v1/me", Role.ANALYST, 200),
     Endpoint("GET", "/v1/playbooks", "/v1/playbooks", Role.ANALYST, 200),
     # feedback (issue 5): verdicts, suppressions, model versions
@@ -286,6 +301,7 @@ ENDPOINTS = [
     Endpoint("POST", f"{MOD}/{{version}}/activate", f"{MOD}/{{version}}/activate", Role.ADMIN, 200, None,
              _model),
 ]
+# fmt: on
 CALLERS = {"none": None, "bad": None, "ann": Role.ANALYST, "rita": Role.RESPONDER, "ada": Role.ADMIN}
 
 

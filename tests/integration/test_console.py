@@ -4,8 +4,14 @@ The store holds the alerts and incidents of a small simulation with attacks (the
 pipeline run over its test days); the incident's key lives in a SoftHSM2 token. A responder
 starts the containment playbook from the incident page, cannot approve it herself, a second
 responder approves it, and the page and the token both show the key disabled. An analyst sees
-no approve button, and the API refuses her forced request. Screenshots land in
-``test-artifacts/screenshots``.
+no approve button, and the API refuses her forced request.
+
+A second incident, on another key and with geography reasons, shows its usage and country charts;
+a run there is denied by the second responder and shows as denied; the key is disabled and
+enabled again with the key buttons (the token refuses, then allows, encryption); one alert is
+marked a true positive by a responder and another a false positive by the analyst (verdicts are
+analysts' work; the response buttons stay hidden from her), and ``GET /v1/verdicts`` has both.
+Screenshots land in ``test-artifacts/screenshots``.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from detector.api import create_app
 from detector.api.routes.console import CSP
 from detector.config import AuditSettings, ResponseSettings, Settings
 from detector.domain.incidents import Incident
+from detector.domain.suppressions import alert_countries
 from detector.domain.users import Role
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -45,6 +52,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 PLAYBOOK = "contain-key-on-approval"  # shipped in playbooks/: approval, then disable
+RESPONSE_BUTTONS = ("approve-step", "deny-step", "run-playbook", "key-disable", "key-enable")
 
 
 @dataclass
@@ -54,6 +62,7 @@ class Console:
     runner: PlaybookRunner
     token: SoftHsmToken
     incident: Incident
+    geo: Incident  # another key's incident whose reasons name countries
     tokens: dict[str, str]
 
 
@@ -81,6 +90,20 @@ def _incident_with_attacks(store: Store, root: Path) -> Incident:
     return incident
 
 
+def _geo_incident(store: Store, other: Incident) -> Incident:
+    """The busiest single-key incident, on another key than ``other``, with countries in its reasons."""
+    found = []
+    for listed in store.list_incidents(limit=1000):
+        incident = store.get_incident(listed.incident_id)
+        if incident is None or len(incident.key_ids) != 1 or incident.key_ids[0] in other.key_ids:
+            continue
+        alerts = [a for a in map(store.get_alert, incident.alert_ids) if a is not None]
+        if len(alerts) >= 2 and any(alert_countries(a) for a in alerts):
+            found.append(incident)
+    assert found, "the simulated attacks include travel or a new country"
+    return max(found, key=lambda i: (i.alert_count, i.incident_id))
+
+
 def _can_encrypt(token: SoftHsmToken, label: str) -> bool:
     with token.open() as session:
         key = session.get_key(object_class=ObjectClass.SECRET_KEY, label=label)
@@ -98,8 +121,9 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     store = Store(f"sqlite:///{root / 'kw.db'}")
     store.migrate()
     incident = _incident_with_attacks(store, root / "world")
+    geo = _geo_incident(store, incident)
     with token.open() as session:
-        for key_id in incident.key_ids:
+        for key_id in (*incident.key_ids, *geo.key_ids):
             session.generate_key(KeyType.AES, 256, label=key_id, store=True, capabilities=AES_USES)
     (root / "playbooks").mkdir()  # only the shipped manual one: no automatic run gets in the way
     shutil.copy(default_playbooks_dir() / f"{PLAYBOOK}.yaml", root / "playbooks")
@@ -128,7 +152,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    yield Console(f"http://127.0.0.1:{port}", store, runner, token, incident, tokens)
+    yield Console(f"http://127.0.0.1:{port}", store, runner, token, incident, geo, tokens)
     stop.set()
     server.should_exit = True
     serving.join(10)
@@ -165,9 +189,10 @@ def _log_in(browser: Browser, console: Console, who: str, violations: list[str])
     return page
 
 
-def _open_incident(page: Page, console: Console) -> None:
-    page.goto(f"{console.base}/console/#/incident/{console.incident.incident_id}")
-    expect(page.get_by_test_id("incident-title")).to_have_text(console.incident.title)
+def _open_incident(page: Page, console: Console, incident: Incident | None = None) -> None:
+    incident = incident or console.incident
+    page.goto(f"{console.base}/console/#/incident/{incident.incident_id}")
+    expect(page.get_by_test_id("incident-title")).to_have_text(incident.title)
     expect(page.get_by_test_id("key-state")).to_have_text("enabled")
 
 
@@ -213,7 +238,7 @@ def test_contain_an_incident_from_the_console(browser: Browser, console: Console
     ann = _log_in(browser, console, "ann", violations)
     _open_incident(ann, console)
     expect(ann.get_by_test_id("run-status")).to_have_text("waiting")
-    for hidden in ("approve-step", "deny-step", "run-playbook", "key-disable", "key-enable"):
+    for hidden in RESPONSE_BUTTONS:
         expect(ann.get_by_test_id(hidden)).to_have_count(0)
     assert _forced_approve(ann, run_id) == 403
     _shot(ann, "04-incident-as-analyst")
@@ -231,6 +256,69 @@ def test_contain_an_incident_from_the_console(browser: Browser, console: Console
 
     assert not _can_encrypt(console.token, key_id), "the key is disabled inside the token"
     assert violations == []
+
+
+def test_charts_deny_key_buttons_and_verdicts(browser: Browser, console: Console) -> None:
+    violations: list[str] = []
+    geo, key_id = console.geo, console.geo.key_ids[0]
+    alerts = [a for a in map(console.store.get_alert, geo.alert_ids) if a is not None]
+    countries = set().union(*map(alert_countries, alerts))
+
+    rita = _log_in(browser, console, "rita", violations)
+    _open_incident(rita, console, geo)
+    _expect_drawn(rita, "usage-chart", len(alerts))
+    _expect_drawn(rita, "country-chart", 1)
+    chart_text = rita.get_by_test_id("country-chart").text_content() or ""
+    assert any(c in chart_text for c in countries), (countries, chart_text)
+    _shot(rita, "06-incident-charts")
+
+    rita.get_by_test_id("playbook-select").select_option(PLAYBOOK)
+    rita.get_by_test_id("mode-select").select_option("staged")
+    rita.get_by_test_id("run-playbook").click()
+    expect(rita.get_by_test_id("run-status")).to_have_text("waiting", timeout=15_000)
+    rob = _log_in(browser, console, "rob", violations)
+    _open_incident(rob, console, geo)
+    rob.get_by_test_id("deny-step").click()
+    expect(rob.get_by_test_id("flash")).to_contain_text("denied")
+    expect(rob.get_by_test_id("run-status")).to_have_text("denied")
+    expect(rob.get_by_test_id("approve-step")).to_have_count(0)
+    expect(rita.get_by_test_id("run-status")).to_have_text("denied", timeout=15_000)  # polling
+    expect(rob.get_by_test_id("key-state")).to_have_text("enabled")
+    assert _can_encrypt(console.token, key_id), "a denied run leaves the key alone"
+    _shot(rob, "07-run-denied")
+
+    rob.get_by_test_id("key-disable").click()
+    expect(rob.get_by_test_id("key-state")).to_have_text("disabled", timeout=15_000)
+    assert not _can_encrypt(console.token, key_id)
+    _shot(rob, "08-key-disabled-by-button")
+    rob.get_by_test_id("key-enable").click()
+    expect(rob.get_by_test_id("key-state")).to_have_text("enabled", timeout=15_000)
+    assert _can_encrypt(console.token, key_id), "the enabled key encrypts again inside the token"
+
+    ann = _log_in(browser, console, "ann", violations)
+    _open_incident(ann, console, geo)
+    for hidden in RESPONSE_BUTTONS:
+        expect(ann.get_by_test_id(hidden)).to_have_count(0)
+    pages = {"rob": rob, "ann": ann}
+    marked = {alerts[0].alert_id: ("true_positive", "rob"), alerts[1].alert_id: ("false_positive", "ann")}
+    for alert_id, (verdict, who) in marked.items():
+        row = pages[who].locator(f'[data-testid="incident-alert"][data-alert-id="{alert_id}"]')
+        row.get_by_test_id(f"verdict-{verdict}").click()
+        expect(pages[who].get_by_test_id("flash")).to_contain_text(f"Alert marked {verdict}")
+    _shot(ann, "09-verdicts")
+    with httpx.Client(base_url=console.base) as client:
+        answer = client.get("/v1/verdicts", headers={"Authorization": f"Bearer {console.tokens['ann']}"})
+    assert {v["alert_id"]: (v["verdict"], v["author"]) for v in answer.json()["items"]} == marked
+    assert violations == []
+
+
+def _expect_drawn(page: Page, test_id: str, bars: int) -> None:
+    """The chart is visible, has a size, and draws at least ``bars`` bars."""
+    chart = page.get_by_test_id(test_id)
+    expect(chart).to_be_visible()
+    box = chart.bounding_box()
+    assert box is not None and box["width"] > 0 and box["height"] > 0
+    assert chart.locator("rect").count() >= bars
 
 
 def test_console_headers_redirect_and_whoami(console: Console) -> None:

@@ -23,6 +23,8 @@ from detector.config import Settings
 from detector.domain.alerts import Alert, Reason, Severity, alert_id_for
 from detector.domain.events import format_ts
 from detector.domain.suppressions import DAY, Match, Verdict, alert_countries
+from detector.evaluation import evaluate
+from detector.model_commands import verdict_labels
 from detector.response.playbook import Mode, load_playbook
 from detector.simulate import simulate
 
@@ -305,6 +307,26 @@ def test_false_positive_verdicts_leave_their_windows_out_of_training(
     assert main(args) == 0
     rows = {r["scenario"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
     assert (rows["verdict_true_positive"]["instances"], rows["verdict_true_positive"]["detected"]) == (1, 1)
+
+
+def test_verdicts_become_labelled_attacks_and_benign_instances(db_url: str) -> None:
+    tp, fp, unjudged = make_alert("k1", NOW), make_alert("k2", NOW, "new_principal"), make_alert("k3", NOW)
+    with Store(db_url) as store:
+        store.migrate()
+        store.save_batch([tp, fp, unjudged])
+        repo = FeedbackRepository(store)
+        repo.set_verdict(tp.alert_id, Verdict.TRUE_POSITIVE, None, "ann")
+        repo.set_verdict(fp.alert_id, Verdict.FALSE_POSITIVE, "backup job", "ann")
+    attacks = verdict_labels(db_url, None)  # what `keywatch evaluate --db` and the notebook read
+    benign = verdict_labels(db_url, None, Verdict.FALSE_POSITIVE)
+    assert attacks == [{"scenario": "verdict_true_positive", "kind": "attack", "key_ids": ["k1"],
+                        "principal": "p1", "start": NOW, "end": NOW + 60}]  # fmt: skip
+    assert [(b["scenario"], b["kind"], b["key_ids"]) for b in benign] == [
+        ("verdict_false_positive", "benign", ["k2"])
+    ]
+    report = evaluate({"scenarios": attacks + benign}, [tp, fp, unjudged], window_seconds=60)
+    # the alert nobody judged counts neither way in the precision
+    assert (report.overall_recall, report.instance_precision()) == (1.0, 0.5)
 
 
 def test_models_register_and_activate(db_url: str, tmp_path: Path, world: dict[str, Any],

@@ -1,8 +1,15 @@
-"""The tuning notebook runs top to bottom on a small simulation, saves a model, and passes ruff."""
+"""The tuning notebook runs top to bottom on a small simulation, saves a model, and passes ruff.
+
+It also reads analysts' verdicts from a PostgreSQL store: the fixture stores one alert per labelled
+instance of the same simulation (an analyst's true-positive verdict on each attack, a
+false-positive verdict on each benign surprise), and section 7 scores the settings against them.
+The notebook runs once, so on PostgreSQL only; ``test_feedback`` reads verdict labels on both backends.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -13,17 +20,19 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from detector.adapters.store import Store
+from detector.adapters.store.feedback import FeedbackRepository
 from detector.config import load_settings
+from detector.domain.alerts import Alert, Reason, Severity, alert_id_for
+from detector.domain.events import parse_ts
+from detector.domain.suppressions import Verdict
+from detector.simulate import simulate
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "tune_detector.ipynb"
-SMALL_RUN = {
-    "KEYWATCH_NB_KEYS": "8",
-    "KEYWATCH_NB_DAYS": "3",
-    "KEYWATCH_NB_TEST_DAYS": "1",
-    "KEYWATCH_NB_SEED": "7",
-    "KEYWATCH_NB_SMALL": "1",
-}
+SIMULATION: dict[str, Any] = {"keys": 8, "days": 3.0, "test_days": 1.0, "seed": 7}
+SMALL_RUN = {f"KEYWATCH_NB_{name.upper()}": str(value) for name, value in SIMULATION.items()}
+SMALL_RUN["KEYWATCH_NB_SMALL"] = "1"
 # cells tagged in the notebook whose output a reader relies on, and a text each must show
 TEXT_OUTPUTS = {
     "event-counts": "operation",
@@ -37,6 +46,7 @@ TEXT_OUTPUTS = {
 }
 
 pytestmark = pytest.mark.integration
+VERDICT_ROW = re.compile(r"^verdict_true_positive\s+attack\s+(\d+)\s+(\d+)\s+([\d.]+)", re.MULTILINE)
 
 
 def _text(cell: Any) -> str:
@@ -57,10 +67,35 @@ def _tagged(nb: Any, tag: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path, float]:
+def verdicts(module_postgres_url: str) -> dict[Verdict, int]:
+    """A store with a verdict on one alert per labelled instance of the notebook's simulation."""
+    sim = simulate(**SIMULATION)
+    counts = dict.fromkeys(Verdict, 0)
+    with Store(module_postgres_url) as store:
+        store.migrate()
+        feedback = FeedbackRepository(store)
+        for scenario in sim.labels["scenarios"]:
+            key, principal = scenario["key_ids"][0], scenario["principal"]
+            start, end = parse_ts(scenario["start"]), parse_ts(scenario["end"])
+            alert = Alert(alert_id_for(key, "volume_spike", principal, start), key, principal, "volume_spike",
+                          Severity.HIGH, 0.9, max(start, end - 60), end, start,
+                          [Reason("calls", 1.0, 0.0, scenario["scenario"])], [])  # fmt: skip
+            store.save_batch([alert])
+            verdict = Verdict.TRUE_POSITIVE if scenario["kind"] == "attack" else Verdict.FALSE_POSITIVE
+            feedback.set_verdict(alert.alert_id, verdict, scenario["id"], "ann")
+            counts[verdict] += 1
+    assert counts[Verdict.TRUE_POSITIVE] and counts[Verdict.FALSE_POSITIVE]
+    return counts
+
+
+@pytest.fixture(scope="module")
+def executed(
+    tmp_path_factory: pytest.TempPathFactory, module_postgres_url: str, verdicts: dict[Verdict, int]
+) -> tuple[Any, Path, float]:
     """Run the notebook once on a small simulation; outputs go to a temporary directory."""
     tmp = tmp_path_factory.mktemp("notebook")
-    env = {**SMALL_RUN, "KEYWATCH_NB_OUT": str(tmp / "model"), "KEYWATCH_NB_WORK": str(tmp / "work")}
+    env = {**SMALL_RUN, "KEYWATCH_NB_OUT": str(tmp / "model"), "KEYWATCH_NB_WORK": str(tmp / "work"),
+           "KEYWATCH_NB_VERDICTS_DB": module_postgres_url}  # fmt: skip
     nb = nbformat.read(NOTEBOOK, as_version=4)
     client = NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp)}}
@@ -99,6 +134,22 @@ def test_key_cells_show_their_results(executed: tuple[Any, Path, float]) -> None
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     images = sum("image/png" in o.get("data", {}) for o in outputs)
     assert images >= 5, f"expected the notebook's plots, got {images} images"
+
+
+def test_verdicts_from_the_store_score_the_settings(
+    executed: tuple[Any, Path, float], verdicts: dict[Verdict, int]
+) -> None:
+    nb, _, _ = executed
+    text = _text(_tagged(nb, "verdicts"))
+    tp, fp = verdicts[Verdict.TRUE_POSITIVE], verdicts[Verdict.FALSE_POSITIVE]
+    assert f"{tp} true-positive and {fp} false-positive verdicts" in text
+    assert "verdict_false_positive" in text and "precision" in text
+    row = VERDICT_ROW.search(text)
+    assert row, text
+    instances, detected, recall = int(row[1]), int(row[2]), float(row[3])
+    assert instances == tp and 0 < detected <= tp  # the chosen settings catch confirmed attacks
+    assert recall == pytest.approx(detected / tp, abs=0.005)
+    assert "postgresql" not in text  # the URL is never shown
 
 
 def test_stored_notebook_has_no_outputs() -> None:

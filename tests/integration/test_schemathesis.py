@@ -35,13 +35,13 @@ SEEDS: dict[str, str] = {"key_id": SEEDED_KEY}  # path parameter -> an id that e
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[api.Env]:
-    """The API over SQLite and a SoftHSM2 token, with two incidents, a waiting run, a suppression, a model."""
+    """The API over SQLite and a SoftHSM2 token: incidents, a waiting run, a suppression, a model, a user."""
     tmp = tmp_path_factory.mktemp("schemathesis")
     token = make_token(tmp / "softhsm", label="kw-fuzz", pin="kw-fuzz-pin")
     keys = add_sample_keys(token)
     backend = Pkcs11Backend(token.module, token.label, token.pin, key_map={SEEDED_KEY: keys.aes})
     e = api.make_env(f"sqlite:///{tmp / 'store.db'}", tmp, backends={"pkcs11": backend})
-    for seed in (api._incident, api._run, api._suppression, api._model, api._incident):
+    for seed in (api._incident, api._run, api._suppression, api._model, api._incident, api._existing_user):
         SEEDS.update(seed(e))
     yield e
     e.client.close()
@@ -96,7 +96,9 @@ def test_no_generated_request_gets_a_server_error(
         assert who != "ada" or response.status_code != 403, response.text
 
 
-@pytest.mark.parametrize("path", ["/v1/alerts", "/v1/incidents", "/v1/suppressions", "/v1/verdicts"])
+@pytest.mark.parametrize(
+    "path", ["/v1/alerts", "/v1/incidents", "/v1/suppressions", "/v1/verdicts", "/v1/approvals"]
+)
 def test_an_offset_past_any_database_integer_is_a_422(env: api.Env, path: str) -> None:
     # found by the test above: SQLite's OFFSET is a signed 64-bit integer, and overflowing it was a 500
     response = env.client.get(path, params={"offset": 2**63}, headers=env.auth("ada"))

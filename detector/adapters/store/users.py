@@ -1,4 +1,4 @@
-"""The ``users`` table: KeyWatch users, their roles and their linked Slack accounts."""
+"""The ``users`` table: KeyWatch users, their roles, their linked Slack accounts and API tokens."""
 
 from __future__ import annotations
 
@@ -7,17 +7,28 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
 
 from detector.adapters.store import tables as t
-from detector.adapters.store.engine import StoreError
-from detector.adapters.store.rows import to_dt
+from detector.adapters.store.engine import StoreError, advisory_lock
+from detector.adapters.store.rows import to_dt, to_ts
 from detector.adapters.store.store import Store
-from detector.domain.users import Role, User, UserError, check_name, check_slack_user_id
+from detector.domain.events import format_ts
+from detector.domain.users import (
+    Role,
+    User,
+    UserError,
+    UserStateError,
+    check_disable,
+    check_name,
+    check_slack_user_id,
+)
 
 TOKEN_PREFIX = "kw_"  # noqa: S105 - a prefix that makes leaked tokens easy to find, not a secret
+USERS_LOCK = "keywatch.users"  # serializes disables on PostgreSQL, so two never remove the last admin
 
 
 class DuplicateUserError(StoreError):
@@ -26,6 +37,22 @@ class DuplicateUserError(StoreError):
 
 class UnknownUserError(StoreError):
     """No user has that name."""
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A user as admins see them: whether an API token is set, never its hash."""
+
+    user: User
+    has_token: bool
+    created_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (the API's ``GET /v1/users`` and ``keywatch users list --json``)."""
+        u = self.user
+        return {"name": u.name, "role": u.role.label, "slack_user_id": u.slack_user_id,
+                "disabled": u.disabled, "has_token": self.has_token,
+                "created_at": format_ts(self.created_at)}  # fmt: skip
 
 
 def new_api_token() -> str:
@@ -88,16 +115,54 @@ class UserRepository:
                 raise UnknownUserError(f"no user {name}")
 
     def issue_token(self, name: str) -> str:
-        """Give user ``name`` a new API token (the old one stops working) and return it, once."""
+        """Give user ``name`` a new API token (the old one stops working) and return it, once.
+
+        UnknownUserError when there is no such user; UserStateError when the user is disabled (a
+        token they could not use would only mislead).
+        """
+        check_name(name)  # UserError: a name no user can have (control characters, too long)
         token = new_api_token()
-        self.set_token_hash(name, hash_token(token))
-        return token
+        c = t.users.c
+        with self._store.writing() as conn:
+            enabled = sa.and_(c.name == name, c.disabled == sa.false())
+            if conn.execute(t.users.update().where(enabled).values(token_hash=hash_token(token))).rowcount:
+                return token
+            if conn.execute(sa.select(c.name).where(c.name == name)).first() is None:
+                raise UnknownUserError(f"no user {name}")
+        raise UserStateError(f"user {name} is disabled: a new token would not work")
+
+    def disable(self, name: str) -> User:
+        """Disable user ``name`` and revoke their token (both at once; disabling twice is harmless).
+
+        UnknownUserError when there is no such user; UserStateError when ``name`` is the last
+        enabled admin (:func:`detector.domain.users.check_disable`).
+        """
+        check_name(name)
+        with self._store.writing() as conn:
+            advisory_lock(conn, USERS_LOCK)
+            concerned = sa.or_(t.users.c.name == name, t.users.c.role == Role.ADMIN.label)
+            rows = conn.execute(sa.select(t.users).where(concerned)).mappings()
+            users = [user_from_row(row) for row in rows]
+            target = next((u for u in users if u.name == name), None)
+            if target is None:
+                raise UnknownUserError(f"no user {name}")
+            check_disable(target, users)
+            where = t.users.c.name == name
+            conn.execute(t.users.update().where(where).values(disabled=True, token_hash=None))
+        return replace(target, disabled=True)
 
     def list(self) -> builtins.list[User]:
         """Every user, by name."""
+        return [a.user for a in self.accounts()]
+
+    def accounts(self) -> builtins.list[Account]:
+        """Every user with whether a token is set, by name (the hash itself is never read)."""
+        c = t.users.c
+        has_token = c.token_hash.is_not(None).label("has_token")
+        query = sa.select(c.name, c.role, c.slack_user_id, c.disabled, c.created_at, has_token)
         with self._store.reading() as conn:
-            rows = conn.execute(sa.select(t.users).order_by(t.users.c.name)).mappings()
-            return [user_from_row(row) for row in rows]
+            rows = conn.execute(query.order_by(c.name)).mappings().all()
+        return [Account(user_from_row(r), bool(r["has_token"]), to_ts(r["created_at"])) for r in rows]
 
     def _one(self, where: sa.ColumnElement[bool]) -> User | None:
         with self._store.reading() as conn:

@@ -18,7 +18,7 @@
       if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
       else node.setAttribute(name, value === true ? "" : String(value));
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {  // nested lists: the country chart's rows
       if (child === undefined || child === null || child === false) continue;
       node.append(child instanceof Node ? child : document.createTextNode(String(child)));
     }
@@ -152,7 +152,7 @@
 
   function alertRow(alert) {
     const first = alert.reasons.length ? alert.reasons[0].text : "";
-    return el("tr", { "data-testid": "alert-row" },
+    return el("tr", { "data-testid": "alert-row", "data-alert-id": alert.alert_id },
       el("td", {}, when(alert.window_end)), el("td", {}, sev(alert.severity)), el("td", {}, alert.detector),
       el("td", { class: "mono" }, alert.key_id), el("td", { class: "mono" }, alert.principal || "—"),
       el("td", {}, first), el("td", {}, String(alert.count)), el("td", {}, verdictButtons(alert)));
@@ -268,9 +268,9 @@
       "data-testid": "country-chart", "aria-label": "calls by country" },
       rows.map(([country, c], i) => [
         svg("text", { x: 4, y: i * R + 18 }, country),
-        svg("rect", { x: L, y: i * R + 6, height: 14, width: Math.max(((W - L - 120) * c.calls) / top, 3),
+        svg("rect", { x: L, y: i * R + 6, height: 14, width: Math.max(((W - L - 230) * c.calls) / top, 3),
           fill: c.kind === "new" ? "#b00020" : "#d49a00" }),
-        svg("text", { x: L + Math.max(((W - L - 120) * c.calls) / top, 3) + 6, y: i * R + 18 },
+        svg("text", { x: L + Math.max(((W - L - 230) * c.calls) / top, 3) + 6, y: i * R + 18 },
           c.kind === "new" ? `${c.calls} calls, never seen before` : `${c.calls} travel hop(s)`),
       ])), el("p", { class: "muted" }, usualText));
   }
@@ -332,7 +332,7 @@
   }
 
   function staticParts(incident) {
-    const reasons = incident.alerts.map((a) => el("li", {},
+    const reasons = incident.alerts.map((a) => el("li", { "data-testid": "incident-alert", "data-alert-id": a.alert_id },
       sev(a.severity), ` ${a.detector} on `, el("span", { class: "mono" }, a.key_id),
       a.principal ? [" by ", el("span", { class: "mono" }, a.principal)] : "",
       ` (${when(a.first_window_start)} – ${when(a.window_end)})`,

@@ -7,11 +7,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from detector.api.deps import Analyst, Ctx, Offset
+from detector.api.deps import Analyst, Ctx, Limit, Offset
 from detector.domain.alerts import Severity
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
-Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 def epoch(value: datetime | None) -> float | None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from detector.adapters.responder import incident_context
 from detector.api.auth import forbidden_unless
-from detector.api.deps import Analyst, ApiContext, Ctx, Offset, Responder, audit, require_audit
+from detector.api.deps import Analyst, ApiContext, Ctx, Limit, Offset, Responder, audit, require_audit
 from detector.domain.incidents import Incident, IncidentStatus
 from detector.domain.users import Role
 from detector.response.playbook import Mode, Playbook
@@ -45,7 +45,7 @@ def list_incidents(
     ctx: Ctx,
     _: Analyst,
     status: IncidentStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict[str, Any]:
     """Incidents, most recently active first."""

@@ -1,4 +1,4 @@
-"""``/v1/runs`` and ``/v1/approvals``: playbook runs, their steps, and approval decisions.
+"""``/v1/runs`` and ``/v1/approvals``: playbook runs, their steps, pending approvals, and decisions.
 
 Steps are numbered by ``step_index`` (from 0), as ``GET /v1/runs/{id}`` shows them. The one who
 requested a run can never approve or deny it (separation of duties: 403).
@@ -6,13 +6,14 @@ requested a run can never approve or deny it (separation of duties: 403).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from detector.adapters import approvals
 from detector.adapters.runner import RunError, RunView, Status, is_queued
-from detector.api.deps import Analyst, ApiContext, Ctx, Responder, audit, require_audit
+from detector.api.deps import Analyst, ApiContext, Ctx, Limit, Offset, Responder, audit, require_audit
 from detector.domain.users import User
 
 router = APIRouter(tags=["runs"])
@@ -45,7 +46,7 @@ def list_runs(
     ctx: Ctx,
     _: Analyst,
     incident: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Limit = 100,
 ) -> dict[str, Any]:
     """Runs, newest first."""
     return {"items": [run_dict(r) for r in ctx.runner.runs(incident_id=incident, limit=limit)]}
@@ -58,19 +59,16 @@ def get_run(ctx: Ctx, _: Analyst, run_id: str) -> dict[str, Any]:
 
 
 @router.get("/approvals")
-def pending_approvals(ctx: Ctx, _: Responder) -> dict[str, Any]:
-    """Approval steps waiting for a decision (of runs waiting for one), newest run first."""
-    items = []
-    for run in ctx.runner.runs(limit=500):
-        if run.status != Status.WAITING:
-            continue
-        for step in run.steps:
-            if step["action"] == "require_approval" and step["status"] == Status.WAITING:
-                items.append({"run_id": run.run_id, "playbook": run.playbook, "key_id": run.key_id,
-                              "incident_id": run.incident_id, "requested_by": run.requested_by,
-                              "step_index": step["step_index"], "step_id": step["step_id"],
-                              "deadline": step["next_attempt_at"]})  # fmt: skip
-    return {"items": items}
+def pending_approvals(
+    ctx: Ctx,
+    _: Responder,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """Approval steps waiting in waiting runs, newest run first, paged; ``total`` counts them all."""
+    items = approvals.pending_approvals(ctx.store, limit=limit, offset=offset)
+    total = approvals.count_pending_approvals(ctx.store)
+    return {"items": [a.to_dict() for a in items], "total": total, "limit": limit, "offset": offset}
 
 
 @router.post("/runs/{run_id}/steps/{step_index}/approve")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from detector.api.deps import Admin, Analyst, Ctx, Offset, audit
+from detector.api.deps import Admin, Analyst, Ctx, Limit, Offset, audit
 from detector.api.routes.alerts import epoch
 from detector.api.routes.verdicts import feedback
 from detector.domain.suppressions import PREVIEW_DAYS, FeedbackError, Match
@@ -38,7 +38,7 @@ class NewSuppression(MatchBody):
 def list_suppressions(
     ctx: Ctx,
     _: Analyst,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict[str, Any]:
     """Suppressions, newest first, each saying whether it is active now."""

@@ -1,4 +1,10 @@
-"""``/v1/users``: admins add users; the new user's API token is in the answer, once."""
+"""``/v1/users``: admins list, add and disable users and rotate their API tokens.
+
+A token is shown only in the answer that made it (the store keeps its SHA-256 hash). Disabling a
+user revokes their token at once (401 from then on) and is refused with 409 for the last enabled
+admin, whoever asks: nobody could manage users afterwards. A disabled user gets no new token (409).
+User names may contain ``/``, so the name is the rest of the path before the action.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +26,12 @@ class NewUser(BaseModel):
     slack_id: str | None = Field(None, max_length=64)
 
 
+@router.get("")
+def list_users(ctx: Ctx, _: Admin) -> dict[str, Any]:
+    """Every user by name: role, Slack id, whether disabled and whether a token is set (never the hash)."""
+    return {"items": [a.to_dict() for a in ctx.users.accounts()]}
+
+
 @router.post("", status_code=status.HTTP_201_CREATED)
 def add_user(ctx: Ctx, admin: Admin, body: NewUser) -> dict[str, Any]:
     """Create a user; ``token`` is shown only in this answer (the store keeps its SHA-256 hash)."""
@@ -29,3 +41,19 @@ def add_user(ctx: Ctx, admin: Admin, body: NewUser) -> dict[str, Any]:
         ctx, admin, "api.user_add", user.name, {"role": user.role.label, "slack_user_id": user.slack_user_id}
     )
     return {"name": user.name, "role": user.role.label, "slack_user_id": user.slack_user_id, "token": token}
+
+
+@router.post("/{name:path}/disable")
+def disable_user(ctx: Ctx, admin: Admin, name: str) -> dict[str, Any]:
+    """Disable a user and revoke their token; 404 unknown, 409 for the last enabled admin."""
+    user = ctx.users.disable(name)
+    audit(ctx, admin, "api.user_disable", user.name, {"role": user.role.label})
+    return {"name": user.name, "role": user.role.label, "disabled": True, "has_token": False}
+
+
+@router.post("/{name:path}/rotate-token")
+def rotate_token(ctx: Ctx, admin: Admin, name: str) -> dict[str, Any]:
+    """Give a user a new token, shown only in this answer; the old one stops working at once."""
+    token = ctx.users.issue_token(name)
+    audit(ctx, admin, "api.user_token_rotate", name, {})
+    return {"name": name, "token": token}

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from detector.adapters.store.feedback import FeedbackRepository
-from detector.api.deps import Analyst, ApiContext, Ctx, Offset, audit
+from detector.api.deps import Analyst, ApiContext, Ctx, Limit, Offset, audit
 from detector.domain.suppressions import Verdict, proposal
 
 router = APIRouter(tags=["verdicts"])
@@ -44,7 +44,7 @@ def list_verdicts(
     ctx: Ctx,
     _: Analyst,
     verdict: Verdict | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict[str, Any]:
     """Verdicts, newest first."""
