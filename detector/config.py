@@ -168,13 +168,14 @@ class KafkaSettings(_Frozen):
     group: str = "keywatch-detector"
     alerts_topic: str = "keywatch.alerts"
     deadletter_topic: str = "keywatch.deadletter"
-    max_poll_records: int = Field(5000, ge=1)
+    max_poll_records: int = Field(20000, ge=1)
     poll_timeout_ms: int = Field(200, ge=1)
     session_timeout_ms: int = Field(10000, ge=1000)
     max_poll_interval_ms: int = Field(60000, ge=1000)  # also how long a rebalance waits for members
     max_message_bytes: int = Field(1_048_576, ge=1024)
     checkpoint_interval_seconds: float = Field(30.0, gt=0)
     idle_flush_seconds: float = Field(5.0, gt=0)
+    workers: int = Field(0, ge=0, le=64)  # detector processes per member; 0: detect in the member's process
 
 
 class StoreSettings(_Frozen):

@@ -12,13 +12,12 @@ from typing import Any
 from detector.adapters.broker import BrokerError, wait_until_answers
 from detector.adapters.kafka_consumer import DetectorService
 from detector.adapters.metrics import ConsumerMetrics
-from detector.adapters.model_store import load_model
+from detector.adapters.pipeline_builder import PipelineBuilder
 from detector.adapters.store import Store
 from detector.adapters.store.feedback import FeedbackRepository
-from detector.commands import catalog_for, enricher_for
+from detector.commands import catalog_for
 from detector.config import Settings, load_settings
 from detector.domain.errors import ConfigError, KeyWatchError
-from detector.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -76,20 +75,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     store = Store.from_settings(settings)
     store.migrate()
-    model = load_model(model_dir_for(args.model or settings.model, store))
-    catalog = catalog_for(args.catalog, settings)
-    enricher = enricher_for(settings)
-
-    def build() -> Pipeline:
-        return Pipeline(settings.detection, profiles=model.profiles.copy(), forest=model.forest,
-                        catalog=catalog, enricher=enricher)  # fmt: skip
-
+    model_dir = model_dir_for(args.model or settings.model, store)
+    build = PipelineBuilder(
+        settings.detection, model_dir, catalog_for(args.catalog, settings), settings.geoip
+    )
+    build.load()  # a bad model or GeoIP database is one clear error before anything connects
     metrics = ConsumerMetrics()
     metrics.serve(settings.metrics.host, settings.metrics.port)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    service = DetectorService(settings, build, store, fmt=args.format, metrics=metrics)
+    service = DetectorService(settings, build, store, fmt=args.format, metrics=metrics, settle=True)
     k = settings.kafka
     print(f"keywatch run: {k.bootstrap_servers} topic {k.topic} group {k.group} -> {_safe_url(store)}",
           flush=True)  # fmt: skip

@@ -21,10 +21,14 @@ from detector.pipeline_state import restore, snapshot
 from detector.sources import decode_and_parse
 from detector.sources.canonical import FAST_PATH_ERRORS, event_from_json
 
+# What the core needs of one Kafka record of its partition: (offset, value, timestamp in ms).
+# Plain tuples: a batch of thousands crosses to a worker process and back cheaply.
+RawRecord = tuple[int, bytes | None, int]
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """What the core needs of one Kafka record."""
+    """A record with the place it came from (kept for records that are rejected)."""
 
     topic: str
     partition: int
@@ -89,30 +93,30 @@ class PartitionTask:
         task.checkpointed_offset = offset
         return task
 
-    def feed(self, messages: Iterable[Message]) -> BatchOutcome:
-        """Parse, detect and flush one batch (messages in offset order)."""
+    def feed(self, records: Iterable[RawRecord]) -> BatchOutcome:
+        """Parse, detect and flush one batch of this partition's records, in offset order."""
         out = BatchOutcome()
         events: list[Event] = []
         fast = self.fmt in ("auto", "canonical")  # canonical records skip the general parser
-        for msg in messages:
-            if self.next_offset is not None and msg.offset < self.next_offset:
+        for offset, value, timestamp_ms in records:
+            if self.next_offset is not None and offset < self.next_offset:
                 continue  # already fed (a redelivery overlapping what this task has seen)
-            self.next_offset = msg.offset + 1
-            if msg.value is None:
-                out.rejected.append(Rejected(msg, "empty message (no value)"))
+            self.next_offset = offset + 1
+            if value is None:
+                out.rejected.append(self._rejected(offset, value, timestamp_ms, "empty message (no value)"))
                 continue
-            if fast and len(msg.value) <= self.max_bytes:
+            if fast and len(value) <= self.max_bytes:
                 try:
-                    event = event_from_json(msg.value)
+                    event = event_from_json(value)
                 except FAST_PATH_ERRORS:  # the checked path decides
                     event = None
                 if event is not None:
                     events.append(event)
                     continue
             try:
-                parsed = decode_and_parse(msg.value, self.fmt, self.max_bytes)
+                parsed = decode_and_parse(value, self.fmt, self.max_bytes)
             except ParseError as exc:
-                out.rejected.append(Rejected(msg, str(exc)))
+                out.rejected.append(self._rejected(offset, value, timestamp_ms, str(exc)))
                 continue
             events.extend(parsed.events)
             out.skipped += parsed.skipped
@@ -121,6 +125,9 @@ class PartitionTask:
             self.pipeline.process(events)
         out.alerts = self.pipeline.flush()
         return out
+
+    def _rejected(self, offset: int, value: bytes | None, timestamp_ms: int, error: str) -> Rejected:
+        return Rejected(Message(self.topic, self.partition, offset, value, timestamp_ms), error)
 
     def close_idle(self) -> list[Alert]:
         """No event for a while: close every open window now instead of waiting for the watermark.

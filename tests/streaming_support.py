@@ -17,13 +17,13 @@ import yaml
 from detector.adapters.broker import create_topics
 from detector.adapters.kafka_consumer import DetectorService, RunTotals
 from detector.adapters.kafka_producer import event_producer, send_events
-from detector.adapters.model_store import load_model, save_model
+from detector.adapters.model_store import save_model
+from detector.adapters.pipeline_builder import PipelineBuilder
 from detector.adapters.store import Store
 from detector.config import KafkaSettings, MetricsSettings, Settings, StoreSettings
 from detector.domain.alerts import Alert
 from detector.domain.catalog import KeyCatalog
 from detector.features.geo import Enricher
-from detector.pipeline import Pipeline
 from detector.simulate import Simulation, simulate
 from detector.training import train
 
@@ -92,15 +92,9 @@ def produce(settings: Settings, sim: Simulation, start: int = 0, stop: int | Non
     return n
 
 
-def pipeline_factory(world: World, settings: Settings) -> Callable[[], Pipeline]:
-    model = load_model(world.model_dir)
+def pipeline_factory(world: World, settings: Settings) -> PipelineBuilder:
     catalog = KeyCatalog.from_mapping(yaml.safe_load(world.catalog_path.read_text()), {})
-
-    def build() -> Pipeline:
-        return Pipeline(settings.detection, profiles=model.profiles.copy(), forest=model.forest,
-                        catalog=catalog, enricher=Enricher(None))  # fmt: skip
-
-    return build
+    return PipelineBuilder(settings.detection, world.model_dir, catalog).load()
 
 
 class InProcess:
@@ -153,6 +147,7 @@ def start_process(
         "KEYWATCH_KAFKA__MAX_POLL_INTERVAL_MS": str(k.max_poll_interval_ms),
         "KEYWATCH_KAFKA__CHECKPOINT_INTERVAL_SECONDS": str(k.checkpoint_interval_seconds),
         "KEYWATCH_KAFKA__MAX_POLL_RECORDS": str(k.max_poll_records),
+        "KEYWATCH_KAFKA__WORKERS": str(k.workers),
         "KEYWATCH_STORE__URL": settings.store.url,
         "KEYWATCH_MODEL": str(world.model_dir),
         "KEYWATCH_METRICS__PORT": "0",

@@ -11,6 +11,12 @@ never makes a second alert. Topic consumers see alerts at least once and dedupe 
 Per-partition state follows the partition: on revocation (or shutdown) each task is
 checkpointed with the offset it covers; the next owner restores the checkpoint and seeks to
 that offset, so the windows in flight are rebuilt exactly and nothing is judged twice.
+
+With ``kafka.workers`` > 0 the tasks run in detector worker processes
+(:mod:`detector.adapters.partition_workers`) and batches are pipelined: the member hands batch
+N+1 to the workers before it waits for batch N's results, stores, publishes and commits N, and
+polls (decodes) N+2 while the workers detect N+1. The order store → publish → commit holds for
+every batch; a rebalance, an idle close and a stop first finish every batch in flight.
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ import os
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -32,13 +39,15 @@ from kafka.structs import OffsetAndMetadata
 
 from detector.adapters.files import dead_letter_entry
 from detector.adapters.metrics import ConsumerMetrics
+from detector.adapters.partition_workers import Fed, PartitionTasks, TaskSpec, partition_tasks
 from detector.adapters.store import Checkpoint, DeadLetter, Store
 from detector.adapters.store.feedback import FeedbackRepository
 from detector.config import Settings
 from detector.domain.alerts import Alert
+from detector.heap import settle_heap
 from detector.pipeline import Pipeline
 from detector.pipeline_state import StateError
-from detector.streaming import BatchOutcome, Message, PartitionTask, Rejected
+from detector.streaming import Rejected
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +67,30 @@ class RunTotals:
     stored_alert_ids: set[str] = field(default_factory=set)
     first_message_at: float | None = None  # time.time() when the first batch arrived
     last_commit_at: float | None = None  # time.time() when the last batch was committed
+
+
+@dataclass(slots=True)
+class Owned:
+    """What the member knows of a partition it owns; the task itself may live in a worker."""
+
+    topic: str
+    partition: int
+    next_offset: int | None = None  # first offset not yet detected; None before the first message
+    checkpointed: bool = False  # a checkpoint of this ownership is stored (or asked for)
+    checkpointed_at: float = 0.0  # time.monotonic() of the last checkpoint (or of asking for one)
+    open: bool = False  # the task holds open windows
+    late: int = 0
+
+
+@dataclass(slots=True)
+class _InFlight:
+    """A batch handed to the tasks whose results are not stored yet."""
+
+    partitions: list[int]
+    messages: int
+    oldest: int  # record timestamps (ms) of the batch's oldest and newest message
+    newest: int
+    started: float  # time.perf_counter()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +119,14 @@ class DetectorService:
         on_batch: Callable[[BatchReport], None] | None = None,
         client_id: str | None = None,
         clock: Callable[[], float] = time.time,
+        settle: bool = False,
     ) -> None:
-        """Wire the service; nothing connects before :meth:`run` (``clock``: when suppressions apply)."""
+        """Wire the service; nothing connects before :meth:`run`.
+
+        ``clock``: when suppressions apply. ``settle``: tune this process's garbage collector for
+        a long-running detector once its partitions are built (:func:`settle_heap`); for a
+        process that runs only this service (``keywatch run``). Worker processes always do.
+        """
         self.settings = settings
         self.kafka = settings.kafka
         self.build_pipeline = build_pipeline
@@ -97,7 +136,10 @@ class DetectorService:
         self.metrics = metrics or ConsumerMetrics()
         self.on_batch = on_batch
         self.client_id = client_id or f"keywatch-{socket.gethostname()}-{os.getpid()}"
-        self.tasks: dict[int, PartitionTask] = {}
+        self.settle = settle
+        self.owned: dict[int, Owned] = {}
+        self.tasks: PartitionTasks | None = None
+        self.inflight: deque[_InFlight] = deque()  # oldest first
         self.totals = RunTotals()
         self.consumer: KafkaConsumer | None = None
         self.producer: KafkaProducer | None = None
@@ -127,83 +169,141 @@ class DetectorService:
             max_partition_fetch_bytes=max(k.max_message_bytes + 65536, 8 * 1_048_576),
             fetch_max_bytes=64 * 1_048_576,
         )
+        self.tasks = partition_tasks(self.build_pipeline, k.workers)
+        depth = 2 if self.tasks.overlaps else 1  # batches in flight once one is dispatched
         self.consumer.subscribe([k.topic], listener=_Listener(self))
         last_message = time.monotonic()
         idle_closed = False
         try:
             while not stop.is_set():
+                busy = bool(self.inflight)  # then only take what is fetched already
                 try:
-                    records = self.consumer.poll(timeout_ms=k.poll_timeout_ms, max_records=k.max_poll_records)
+                    records = self.consumer.poll(
+                        timeout_ms=0 if busy else k.poll_timeout_ms, max_records=k.max_poll_records
+                    )
                 except KafkaError as exc:  # broker gone or frozen: wait it out, nothing is lost
                     log.warning("poll failed (%s); retrying", exc)
+                    self._finish()
                     time.sleep(0.5)
                     continue
                 now = time.monotonic()
-                if not self.tasks:  # idle time counts only while this member owns partitions
+                if not self.owned:  # idle time counts only while this member owns partitions
                     last_message = now
                 if records:
-                    self._handle(records)
+                    self._dispatch(records)
+                    while len(self.inflight) >= depth:
+                        self._finish_oldest()
                     last_message, idle_closed = now, False
+                elif self.inflight:
+                    self._finish_oldest()
                 elif not idle_closed and now - last_message >= k.idle_flush_seconds:
                     self._close_idle()
                     idle_closed = True
                 if idle_exit_seconds is not None and now - last_message >= idle_exit_seconds:
                     break
                 self._update_lag()
+            self._finish()  # a clean stop: the last batch stored and committed, every state saved
+            self._checkpoint_all(list(self.owned))
         finally:
             self._shutdown()
         return self.totals
 
     def _shutdown(self) -> None:
-        consumer, producer = self.consumer, self.producer
-        self.consumer = self.producer = None
+        """Close the clients and workers (after a failure, too: a restart replays from the commits)."""
+        consumer, producer, tasks = self.consumer, self.producer, self.tasks
+        self.consumer = self.producer = self.tasks = None
         if consumer is not None:
-            try:
-                self._checkpoint_all(list(self.tasks.values()))
-            finally:
-                consumer.close(autocommit=False)
+            consumer.close(autocommit=False)
+        if tasks is not None:
+            tasks.close()
         if producer is not None:
             producer.close(timeout=10)
 
     # -- batches ----------------------------------------------------------------------------
 
-    def _handle(self, records: dict[TopicPartition, list[Any]]) -> None:
+    def _dispatch(self, records: dict[TopicPartition, list[Any]]) -> None:
+        """Hand each partition's records to its task (and ask for the checkpoints that are due)."""
+        assert self.tasks is not None  # noqa: S101 - only called while running
         started = time.perf_counter()
         if self.totals.first_message_at is None:
             self.totals.first_message_at = time.time()
+        now, interval = time.monotonic(), self.kafka.checkpoint_interval_seconds
+        partitions: list[int] = []
+        messages, oldest, newest = 0, 2**63, 0
+        for tp, recs in records.items():
+            own = self.owned.get(tp.partition) or self._assign_one(tp)
+            due = not own.checkpointed or now - own.checkpointed_at >= interval
+            if due:
+                own.checkpointed, own.checkpointed_at = True, now
+            self.tasks.submit(tp.partition, [(r.offset, r.value, r.timestamp) for r in recs], due)
+            self.metrics.messages.labels(str(tp.partition)).inc(len(recs))
+            partitions.append(tp.partition)
+            messages += len(recs)
+            oldest, newest = min(oldest, recs[0].timestamp), max(newest, recs[-1].timestamp)
+        self.totals.messages += messages
+        self.inflight.append(_InFlight(partitions, messages, oldest, newest, started))
+
+    def _finish(self) -> None:
+        """Finish every batch in flight."""
+        if self.tasks is None:  # closing after a failure: those batches are replayed after a restart
+            self.inflight.clear()
+        while self.inflight:
+            self._finish_oldest()
+
+    def _finish_oldest(self) -> None:
+        """Store the results of the oldest batch in flight, publish them, then commit its offsets."""
+        batch = self.inflight.popleft()
+        assert self.tasks is not None  # noqa: S101 - only called while running
         alerts: dict[str, Alert] = {}
         rejected: list[Rejected] = []
-        fed: list[PartitionTask] = []
-        messages = events = 0
-        oldest, newest = float("inf"), 0
-        for tp, recs in records.items():
-            task = self.tasks.get(tp.partition) or self._assign_one(tp)
-            out = task.feed(Message(tp.topic, tp.partition, r.offset, r.value, r.timestamp) for r in recs)
-            self._count(tp.partition, len(recs), out)
+        checkpoints: list[Checkpoint] = []
+        events = 0
+        for fed in self.tasks.collect(len(batch.partitions)):
+            own = self._took(fed)
+            out = fed.outcome
             alerts.update((a.alert_id, a) for a in out.alerts)
             rejected.extend(out.rejected)
-            fed.append(task)
-            messages, events = messages + len(recs), events + out.events
-            oldest, newest = min(oldest, recs[0].timestamp), max(newest, recs[-1].timestamp)
+            if fed.state is not None:
+                checkpoints.append(self._checkpoint(own, fed.state))
+            events += out.events
+            self.metrics.events.inc(out.events)
+            self.metrics.skipped.inc(out.skipped)
+            self.totals.events += out.events
+            self.totals.skipped += out.skipped
+        self.metrics.late.set(sum(own.late for own in self.owned.values()))
         batch_alerts = list(alerts.values())
-        self._deliver(batch_alerts, rejected, self._due(fed))
-        self._commit(fed)
+        self._deliver(batch_alerts, rejected, checkpoints)
+        self._commit(batch.partitions)
         self.totals.last_commit_at = done = time.time()
-        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        self.metrics.batch_seconds.observe(time.perf_counter() - batch.started)
         self.totals.batches += 1
         if self.on_batch is not None:
-            self.on_batch(BatchReport(messages, events, batch_alerts, oldest / 1000, newest / 1000, done))
+            first, last = batch.oldest / 1000, batch.newest / 1000
+            self.on_batch(BatchReport(batch.messages, events, batch_alerts, first, last, done))
+
+    def _took(self, fed: Fed) -> Owned:
+        """Note what a task reported of itself."""
+        own = self.owned.get(fed.partition) or Owned("", fed.partition)  # a partition lost meanwhile
+        own.next_offset, own.late, own.open = fed.next_offset, fed.late, fed.open
+        return own
 
     def _close_idle(self) -> None:
         """Quiet partitions: close their open windows now and checkpoint what that changed."""
+        assert self.tasks is not None  # noqa: S101 - only called while running
+        self._finish()
+        touched = [p for p, own in self.owned.items() if own.open and self._caught_up(own)]
+        if not touched:
+            return
         alerts: dict[str, Alert] = {}
-        touched = [t for t in self.tasks.values() if t.pipeline.open and self._caught_up(t)]
-        for task in touched:
-            alerts.update((a.alert_id, a) for a in task.close_idle())
-        if touched:
-            self._deliver(list(alerts.values()), [], [self._checkpoint_of(t) for t in touched])
+        checkpoints = []
+        for fed in self.tasks.close_idle(touched):
+            own = self._took(fed)
+            alerts.update((a.alert_id, a) for a in fed.outcome.alerts)
+            assert fed.state is not None  # noqa: S101 - close_idle always snapshots
+            checkpoints.append(self._checkpoint(own, fed.state))
+        self._deliver(list(alerts.values()), [], checkpoints)
 
-    def _caught_up(self, task: PartitionTask) -> bool:
+    def _caught_up(self, task: Owned) -> bool:
         """Whether the task has read all its partition holds (as far as the last fetch told).
 
         During a broker outage the last known end stays ahead of the position, so windows are
@@ -262,13 +362,16 @@ class DetectorService:
             except KafkaError as exc:  # broker away: keep the batch, retry until it is back
                 log.warning("publishing alerts waits for the broker (%s)", exc)
 
-    def _commit(self, tasks: Iterable[PartitionTask]) -> None:
+    def _commit(self, partitions: Iterable[int]) -> None:
         assert self.consumer is not None  # noqa: S101 - only called while running
+        owned = [self.owned[p] for p in partitions if p in self.owned]
         offsets = {
             TopicPartition(t.topic, t.partition): OffsetAndMetadata(t.next_offset, "", -1)
-            for t in tasks
+            for t in owned
             if t.next_offset is not None
         }
+        if not offsets:
+            return
         try:
             self.consumer.commit(offsets)
         except CommitFailedError as exc:  # rebalanced meanwhile: the checkpoint covers the batch
@@ -276,21 +379,11 @@ class DetectorService:
         except KafkaError as exc:
             log.warning("offset commit failed (%s); the batch will be redelivered", exc)
 
-    def _count(self, partition: int, messages: int, out: BatchOutcome) -> None:
-        m, t = self.metrics, self.totals
-        m.messages.labels(str(partition)).inc(messages)
-        m.events.inc(out.events)
-        m.skipped.inc(out.skipped)
-        t.messages += messages
-        t.events += out.events
-        t.skipped += out.skipped
-        m.late.set(sum(task.pipeline.stats.late for task in self.tasks.values()))
-
     def _update_lag(self) -> None:
         consumer = self.consumer
         if consumer is None:
             return
-        for partition, task in self.tasks.items():
+        for partition, task in self.owned.items():
             tp = TopicPartition(task.topic, partition)
             high = consumer.highwater(tp)
             if high is not None and task.next_offset is not None:
@@ -298,49 +391,54 @@ class DetectorService:
 
     # -- checkpoints and rebalancing --------------------------------------------------------
 
-    def _due(self, tasks: Iterable[PartitionTask]) -> list[Checkpoint]:
-        now = time.monotonic()
-        interval = self.kafka.checkpoint_interval_seconds
-        due = [t for t in tasks if t.checkpointed_offset is None or now - t.checkpointed_at >= interval]
-        return [self._checkpoint_of(t) for t in due]
+    def _checkpoint(self, own: Owned, state: bytes) -> Checkpoint:
+        """The checkpoint of a task's state, which covers the messages before its next offset."""
+        offset = own.next_offset if own.next_offset is not None else 0
+        own.checkpointed, own.checkpointed_at = True, time.monotonic()
+        return Checkpoint(group=self.kafka.group, topic=own.topic, partition=own.partition,
+                          offset=offset, state=state)  # fmt: skip
 
-    def _checkpoint_of(self, task: PartitionTask) -> Checkpoint:
-        offset = task.next_offset if task.next_offset is not None else 0
-        task.checkpointed_offset, task.checkpointed_at = offset, time.monotonic()
-        return Checkpoint(
-            group=self.kafka.group, topic=task.topic, partition=task.partition,
-            offset=offset, state=task.snapshot(),
-        )  # fmt: skip
-
-    def _checkpoint_all(self, tasks: list[PartitionTask]) -> None:
-        ready = [t for t in tasks if t.next_offset is not None]
+    def _checkpoint_all(self, partitions: list[int]) -> None:
+        if self.tasks is None:  # closing after a failure: the last checkpoints and commits stand
+            return
+        ready = [p for p in partitions if p in self.owned and self.owned[p].next_offset is not None]
         if ready:
-            self.store.save_checkpoints([self._checkpoint_of(t) for t in ready])
+            states = self.tasks.snapshots(ready)
+            self.store.save_checkpoints([self._checkpoint(self.owned[p], states[p]) for p in ready])
             self.totals.checkpoints += len(ready)
 
-    def _assign_one(self, tp: TopicPartition) -> PartitionTask:
-        kw = {"fmt": self.fmt, "max_bytes": self.kafka.max_message_bytes}
+    def _assign_one(self, tp: TopicPartition) -> Owned:
+        assert self.tasks is not None  # noqa: S101 - only called while running
+        spec = TaskSpec(tp.topic, tp.partition, self.fmt, self.kafka.max_message_bytes)
+        own = Owned(tp.topic, tp.partition)
         saved = self.store.load_checkpoint(self.kafka.group, tp.topic, tp.partition)
-        task: PartitionTask | None = None
+        restored = False
         if saved is not None:
             try:
-                task = PartitionTask.restored(tp.topic, tp.partition, self.build_pipeline,
-                                              saved.state, saved.offset, **kw)  # fmt: skip
+                self.tasks.start(replace(spec, state=saved.state, offset=saved.offset))
+                restored = True
             except StateError as exc:
                 log.error("partition %d: checkpoint unusable (%s); starting fresh", tp.partition, exc)
-        if task is None:
-            task = PartitionTask(tp.topic, tp.partition, self.build_pipeline(), **kw)  # type: ignore[arg-type]
-        else:
+        if restored:
+            assert saved is not None  # noqa: S101 - restored from it
+            own.next_offset, own.checkpointed = saved.offset, True
             self.totals.restored += 1
             if self.consumer is not None:
-                self.consumer.seek(tp, task.next_offset)
-        task.checkpointed_at = time.monotonic()
-        self.tasks[tp.partition] = task
-        return task
+                self.consumer.seek(tp, saved.offset)
+        else:
+            self.tasks.start(spec)
+        own.checkpointed_at = time.monotonic()
+        self.owned[tp.partition] = own
+        if self.settle:
+            settle_heap()  # the new task's profiles are long-lived
+        return own
 
     def _revoked(self, partitions: Iterable[TopicPartition]) -> None:
-        gone = [self.tasks.pop(tp.partition) for tp in partitions if tp.partition in self.tasks]
+        self._finish()  # the batch in flight is stored and committed before the hand-over
+        gone = [tp.partition for tp in partitions if tp.partition in self.owned]
         self._checkpoint_all(gone)
+        for p in gone:
+            self._forget(p)
         log.info("revoked %s; checkpointed %d", sorted(tp.partition for tp in partitions), len(gone))
 
     def _assigned(self, partitions: Iterable[TopicPartition]) -> None:
@@ -349,9 +447,14 @@ class DetectorService:
         log.info("assigned %s", sorted(tp.partition for tp in partitions))
 
     def _lost(self, partitions: Iterable[TopicPartition]) -> None:
+        self._finish()  # stored (idempotent); its commit is refused, and the new owner replays
         for tp in partitions:  # another member may own them already: its checkpoint wins
-            self.tasks.pop(tp.partition, None)
+            self._forget(tp.partition)
         log.warning("lost %s without a clean hand-over", sorted(tp.partition for tp in partitions))
+
+    def _forget(self, partition: int) -> None:
+        if self.owned.pop(partition, None) is not None and self.tasks is not None:
+            self.tasks.drop(partition)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
+import psutil
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from streaming_support import (
@@ -135,24 +136,30 @@ def test_records_in_alerts_out_and_dead_letters(
     store.close()
 
 
+@pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "worker-process"])
 def test_sigkill_mid_stream_then_restart_alerts_exactly_once(
     broker: EmbeddedBroker,
     world: World,
-    reference: dict,
-    tmp_path: Path,  # type: ignore[type-arg]
+    reference: dict,  # type: ignore[type-arg]
+    tmp_path: Path,
+    workers: int,
 ) -> None:
     topic, group = names()
     url = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    settings = settings_for(broker.bootstrap, topic, group, _fresh_pg(url))
+    settings = settings_for(broker.bootstrap, topic, group, _fresh_pg(url), workers=workers)
     make_topics(settings)
     total = produce(settings, world.sim)
     log = tmp_path / "consumer.log"
 
     first = start_process(world, settings, log)
     wait_for(lambda: _committed(settings) >= total // 3, 120, "a third of the stream committed")
+    helpers = psutil.Process(first.pid).children()  # detector workers (and multiprocessing's tracker)
+    assert sum("resource_tracker" not in " ".join(h.cmdline()) for h in helpers) == workers
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     assert _committed(settings) < total, "killed mid-stream"
+    _, alive = psutil.wait_procs(helpers, timeout=10)
+    assert not alive, "a detector worker outlived its member"
 
     second = start_process(world, settings, log)
     assert second.wait(180) == 0, log.read_text()
@@ -160,33 +167,39 @@ def test_sigkill_mid_stream_then_restart_alerts_exactly_once(
     assert stored_alerts(settings.store.url) == reference
 
 
+@pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "worker-process"])
 def test_two_consumers_and_a_rebalance(
     broker: EmbeddedBroker,
     world: World,
-    reference: dict,
-    tmp_path: Path,  # type: ignore[type-arg]
+    reference: dict,  # type: ignore[type-arg]
+    tmp_path: Path,
+    workers: int,
 ) -> None:
     topic, group = names()
     url = f"sqlite:///{tmp_path / 'two.db'}"
     # no idle closing while the test holds the stream back: windows close by event time only
-    settings = settings_for(broker.bootstrap, topic, group, url, idle_flush_seconds=3600.0)
+    settings = settings_for(broker.bootstrap, topic, group, url, idle_flush_seconds=3600.0, workers=workers)
     make_topics(settings)
     half = len(world.sim.test) // 2
     produce(settings, world.sim, 0, half)
     first = InProcess(world, settings, idle_exit=None).start()
     wait_for(lambda: _committed(settings) >= half // 2, 120, "the first consumer under way")
     second = InProcess(world, settings, idle_exit=None).start()  # joining forces a rebalance
-    wait_for(lambda: len(first.service.tasks) < PARTITIONS, 60, "the partitions split")
-    assert second.service.tasks or len(first.service.tasks) < PARTITIONS
+    wait_for(lambda: len(first.service.owned) < PARTITIONS, 60, "the partitions split")
+    assert second.service.owned or len(first.service.owned) < PARTITIONS
     produce(settings, world.sim, half)
     wait_for(lambda: _committed(settings) >= len(world.sim.test), 180, "both caught up")
+    # one after the other: the embedded broker (Tansu) can wedge a group whose last two members
+    # leave at the same moment (every later SyncGroup then fails with "coordinator rebalance")
     first.stop.set()
+    a = first.join()
     second.stop.set()
-    a, b = first.join(), second.join()
+    b = second.join()
     assert a.messages + b.messages >= len(world.sim.test)
     assert a.restored + b.restored >= 1, "state moved with a partition"
     # a last member takes every partition over from the checkpoints and closes the final windows
-    finisher = InProcess(world, settings_for(broker.bootstrap, topic, group, url)).start().join()
+    last = settings_for(broker.bootstrap, topic, group, url, workers=workers)
+    finisher = InProcess(world, last).start().join()
     assert finisher.restored == PARTITIONS
     assert stored_alerts(url) == reference
 
