@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pkcs11
-from pkcs11 import Attribute, KeyType, MechanismFlag
+from pkcs11 import Attribute, KeyType, MechanismFlag, ObjectClass
 from pkcs11.util.ec import encode_named_curve_parameters
 
 MODULE = os.environ.get("SOFTHSM2_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
@@ -40,6 +40,16 @@ class SoftHsmToken:
     def open(self) -> pkcs11.Session:
         """A logged-in read/write session (close it before calling code that logs in itself)."""
         return pkcs11.lib(self.module).get_token(token_label=self.label).open(rw=True, user_pin=self.pin)
+
+    def can_encrypt(self, label: str) -> bool:
+        """Whether the token lets the AES key ``label`` encrypt (a disabled key refuses)."""
+        with self.open() as session:
+            key = session.get_key(object_class=ObjectClass.SECRET_KEY, label=label)
+            try:
+                key.encrypt(b"customer data", mechanism_param=os.urandom(16))
+            except (AttributeError, pkcs11.PKCS11Error):
+                return False
+            return True
 
 
 @dataclass(frozen=True)

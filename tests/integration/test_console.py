@@ -16,7 +16,6 @@ Screenshots land in ``test-artifacts/screenshots``.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import threading
@@ -26,10 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pkcs11
 import pytest
 import uvicorn
-from pkcs11 import KeyType, ObjectClass
+from pkcs11 import KeyType
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from softhsm import AES_USES, SoftHsmToken, make_token
 from streaming_support import make_world, pipeline_factory
@@ -102,16 +100,6 @@ def _geo_incident(store: Store, other: Incident) -> Incident:
             found.append(incident)
     assert found, "the simulated attacks include travel or a new country"
     return max(found, key=lambda i: (i.alert_count, i.incident_id))
-
-
-def _can_encrypt(token: SoftHsmToken, label: str) -> bool:
-    with token.open() as session:
-        key = session.get_key(object_class=ObjectClass.SECRET_KEY, label=label)
-        try:
-            key.encrypt(b"customer data", mechanism_param=os.urandom(16))
-        except (AttributeError, pkcs11.PKCS11Error):
-            return False
-        return True
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +197,7 @@ def _forced_approve(page: Page, run_id: str) -> int:
 def test_contain_an_incident_from_the_console(browser: Browser, console: Console) -> None:
     violations: list[str] = []
     key_id = console.incident.key_ids[0]
-    assert _can_encrypt(console.token, key_id)
+    assert console.token.can_encrypt(key_id)
 
     rita = _log_in(browser, console, "rita", violations)
     expect(rita.get_by_test_id("incident-row").first).to_be_visible()
@@ -254,7 +242,7 @@ def test_contain_an_incident_from_the_console(browser: Browser, console: Console
     _shot(rob, "05-key-disabled")
     expect(rita.get_by_test_id("key-state")).to_have_text("disabled", timeout=15_000)  # polling
 
-    assert not _can_encrypt(console.token, key_id), "the key is disabled inside the token"
+    assert not console.token.can_encrypt(key_id), "the key is disabled inside the token"
     assert violations == []
 
 
@@ -284,16 +272,16 @@ def test_charts_deny_key_buttons_and_verdicts(browser: Browser, console: Console
     expect(rob.get_by_test_id("approve-step")).to_have_count(0)
     expect(rita.get_by_test_id("run-status")).to_have_text("denied", timeout=15_000)  # polling
     expect(rob.get_by_test_id("key-state")).to_have_text("enabled")
-    assert _can_encrypt(console.token, key_id), "a denied run leaves the key alone"
+    assert console.token.can_encrypt(key_id), "a denied run leaves the key alone"
     _shot(rob, "07-run-denied")
 
     rob.get_by_test_id("key-disable").click()
     expect(rob.get_by_test_id("key-state")).to_have_text("disabled", timeout=15_000)
-    assert not _can_encrypt(console.token, key_id)
+    assert not console.token.can_encrypt(key_id)
     _shot(rob, "08-key-disabled-by-button")
     rob.get_by_test_id("key-enable").click()
     expect(rob.get_by_test_id("key-state")).to_have_text("enabled", timeout=15_000)
-    assert _can_encrypt(console.token, key_id), "the enabled key encrypts again inside the token"
+    assert console.token.can_encrypt(key_id), "the enabled key encrypts again inside the token"
 
     ann = _log_in(browser, console, "ann", violations)
     _open_incident(ann, console, geo)
