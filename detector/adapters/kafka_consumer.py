@@ -282,8 +282,8 @@ class DetectorService:
             self.on_batch(BatchReport(batch.messages, events, batch_alerts, first, last, done))
 
     def _took(self, fed: Fed) -> Owned:
-        """Note what a task reported of itself."""
-        own = self.owned.get(fed.partition) or Owned("", fed.partition)  # a partition lost meanwhile
+        """Note what a task reported of itself (results only arrive for owned partitions)."""
+        own = self.owned[fed.partition]  # revocation and loss finish the batches in flight first
         own.next_offset, own.late, own.open = fed.next_offset, fed.late, fed.open
         return own
 
@@ -412,20 +412,17 @@ class DetectorService:
         spec = TaskSpec(tp.topic, tp.partition, self.fmt, self.kafka.max_message_bytes)
         own = Owned(tp.topic, tp.partition)
         saved = self.store.load_checkpoint(self.kafka.group, tp.topic, tp.partition)
-        restored = False
-        if saved is not None:
-            try:
+        try:
+            if saved is None:
+                self.tasks.start(spec)
+            else:
                 self.tasks.start(replace(spec, state=saved.state, offset=saved.offset))
-                restored = True
-            except StateError as exc:
-                log.error("partition %d: checkpoint unusable (%s); starting fresh", tp.partition, exc)
-        if restored:
-            assert saved is not None  # noqa: S101 - restored from it
-            own.next_offset, own.checkpointed = saved.offset, True
-            self.totals.restored += 1
-            if self.consumer is not None:
-                self.consumer.seek(tp, saved.offset)
-        else:
+                own.next_offset, own.checkpointed = saved.offset, True
+                self.totals.restored += 1
+                if self.consumer is not None:
+                    self.consumer.seek(tp, saved.offset)
+        except StateError as exc:
+            log.error("partition %d: checkpoint unusable (%s); starting fresh", tp.partition, exc)
             self.tasks.start(spec)
         own.checkpointed_at = time.monotonic()
         self.owned[tp.partition] = own
