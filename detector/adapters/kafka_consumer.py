@@ -50,6 +50,9 @@ from detector.pipeline_state import StateError
 from detector.streaming import Rejected
 
 log = logging.getLogger(__name__)
+# How long a poll waits for records while batches are in flight: a finished batch is stored and
+# committed at most this late.
+_BUSY_POLL_MS = 10
 
 
 @dataclass(slots=True)
@@ -176,10 +179,11 @@ class DetectorService:
         idle_closed = False
         try:
             while not stop.is_set():
-                busy = bool(self.inflight)  # then only take what is fetched already
+                busy = bool(self.inflight)  # then wait briefly: a batch's results may be ready first
                 try:
                     records = self.consumer.poll(
-                        timeout_ms=0 if busy else k.poll_timeout_ms, max_records=k.max_poll_records
+                        timeout_ms=min(k.poll_timeout_ms, _BUSY_POLL_MS) if busy else k.poll_timeout_ms,
+                        max_records=k.max_poll_records,
                     )
                 except KafkaError as exc:  # broker gone or frozen: wait it out, nothing is lost
                     log.warning("poll failed (%s); retrying", exc)
@@ -191,11 +195,14 @@ class DetectorService:
                     last_message = now
                 if records:
                     self._dispatch(records)
-                    while len(self.inflight) >= depth:
-                        self._finish_oldest()
                     last_message, idle_closed = now, False
-                elif self.inflight:
-                    self._finish_oldest()
+                if self.inflight:
+                    # Keep up to ``depth`` batches in flight, so workers always have the next one;
+                    # finish a batch once its results are in, or when the pipeline is full.
+                    while self.inflight and (
+                        len(self.inflight) >= depth or self.tasks.ready(len(self.inflight[0].partitions))
+                    ):
+                        self._finish_oldest()
                 elif not idle_closed and now - last_message >= k.idle_flush_seconds:
                     self._close_idle()
                     idle_closed = True

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import pickle
 import queue
 import signal
 import threading
@@ -24,7 +25,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from multiprocessing.reduction import ForkingPickler
 from typing import Any, Protocol
 
 from detector.domain.errors import KeyWatchError
@@ -77,6 +77,9 @@ class PartitionTasks(Protocol):
 
     def collect(self, count: int | None = None) -> list[Fed]:
         """What the ``count`` oldest uncollected submissions (default: all) gave, in submission order."""
+
+    def ready(self, count: int) -> bool:
+        """Whether :meth:`collect` of the ``count`` oldest submissions would return without waiting."""
 
     def close_idle(self, partitions: list[int]) -> list[Fed]:
         """Close these partitions' open windows now; each answer carries a snapshot."""
@@ -149,6 +152,9 @@ class LocalTasks:
         n = len(self._done) if count is None else count
         done, self._done = self._done[:n], self._done[n:]
         return done
+
+    def ready(self, count: int) -> bool:
+        return len(self._done) >= count
 
     def close_idle(self, partitions: list[int]) -> list[Fed]:
         return [self._tasks.close_idle(p) for p in partitions]
@@ -225,9 +231,18 @@ class WorkerTasks:
         done, self._done = self._done[:n], self._done[n:]
         return done
 
-    def _drain(self, count: int | None = None) -> None:
-        """Read feed answers, in submission order, until ``count`` (default: all) are at hand."""
+    def ready(self, count: int) -> bool:
+        self._drain(count, wait=False)
+        return len(self._done) >= count
+
+    def _drain(self, count: int | None = None, *, wait: bool = True) -> None:
+        """Read feed answers, in submission order, until ``count`` (default: all) are at hand.
+
+        With ``wait`` False, only the answers that have arrived already.
+        """
         while self._pending and (count is None or len(self._done) < count):
+            if not wait and not self._pending[0].conn.poll():
+                return
             self._done.append(self._reply(self._pending[0]))
             self._pending.popleft()
 
@@ -262,7 +277,7 @@ class WorkerTasks:
     def _send(self, worker: _Worker, request: tuple[Any, ...]) -> None:
         if worker.failed is not None:
             raise self._died(worker, worker.failed)
-        worker.outbox.put(bytes(ForkingPickler.dumps(request)))
+        worker.outbox.put(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
 
     def _reply(self, worker: _Worker) -> Any:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -127,3 +128,23 @@ def test_a_dead_worker_stops_the_member(setup: tuple[PipelineBuilder, Any], tmp_
             workers.collect()
     finally:
         workers.close()
+
+
+@pytest.mark.parametrize("count", [0, 1])
+def test_ready_says_when_collect_would_not_wait(setup: tuple[PipelineBuilder, Any], count: int) -> None:
+    build, parts = setup
+    tasks: PartitionTasks = WorkerTasks(build, count) if count else LocalTasks(build)
+    try:
+        tasks.start(TaskSpec("t", 1, "auto", 1_048_576))
+        assert tasks.ready(0) and not tasks.ready(1)
+        tasks.submit(1, parts[1][:2000], snapshot=False)
+        tasks.submit(1, parts[1][2000:2010], snapshot=True)
+        deadline = time.monotonic() + 60
+        while not tasks.ready(2):  # answers are read as they arrive, without waiting for them
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert not tasks.ready(3)  # never more than was submitted
+        first, second = tasks.collect(2)
+        assert (first.next_offset, second.next_offset, second.state is not None) == (2000, 2010, True)
+    finally:
+        tasks.close()

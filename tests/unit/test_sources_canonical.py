@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -217,10 +218,56 @@ def test_raw_fast_path_leaves_suspect_characters_to_the_checked_path(raw: bytes)
 
 
 @pytest.mark.parametrize("char", [0x00, 0x01, 0x09, 0x0A, 0x1F])
-def test_orjson_rejects_raw_control_characters_in_strings(char: int) -> None:
+def test_json_decoders_reject_raw_control_characters_in_strings(char: int) -> None:
     """The raw fast path relies on it: an ASCII record without backslash or DEL is then clean."""
+    raw = b'{"a":"x' + bytes([char]) + b'y"}'
     with pytest.raises(orjson.JSONDecodeError):
-        orjson.loads(b'{"a":"x' + bytes([char]) + b'y"}')
+        orjson.loads(raw)
+    with pytest.raises(msgspec.DecodeError):
+        msgspec.json.decode(raw)
+
+
+# Clean records (ASCII, no escape) that the schema accepts take the one-pass msgspec decoder, and
+# give exactly the event the field-by-field path gives; whatever it refuses is left to that path.
+clean_values = (
+    st.none()
+    | st.integers(min_value=-200, max_value=200)
+    | st.floats(min_value=-200, max_value=200)
+    | st.booleans()
+    | st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E, exclude_characters="\\\""),
+              max_size=12)
+    | st.sampled_from(["", "success", "denied", "error", "DE", "de", "2024-05-01T12:00:00Z",
+                       "2024-05-01T12:00:00", "2024-05-01T12:00:00.123456789Z", "2101-01-01T00:00:00Z"])
+    | st.lists(st.integers(min_value=-9, max_value=9), max_size=2)
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(st.sampled_from([*REQUIRED_FIELDS, *OPTIONAL_FIELDS]), clean_values, max_size=6))
+def test_clean_fast_path_agrees_with_decode_and_parse(changes: dict[str, Any]) -> None:
+    record = {**valid(), "user_agent": "sdk/1.0", "country": "US", "lat": 1.5, "lon": 2.0, **changes}
+    raw = orjson.dumps(record)
+    assert raw.isascii() and b"\\" not in raw
+    try:
+        fast = canonical.event_from_json(raw)
+    except ParseError:
+        fast = None
+    try:
+        full: object = decode_and_parse(raw).events
+    except ParseError as exc:
+        full = str(exc)
+    assert fast is None or full == [fast]
+    assert fast is not None or not isinstance(full, list)  # every valid clean record takes it
+
+
+def test_clean_fast_path_decodes_every_field() -> None:
+    record = {**valid(), "country": "DE", "lat": -33.5, "lon": 151, "user_agent": "sdk/2", "region": "eu-1",
+              "key_alias": "alias/a", "request_id": "r-9", "extra": {"ignored": [1, 2]}}  # fmt: skip
+    fast = canonical.event_from_json(orjson.dumps(record))
+    assert fast is not None and fast == decode_and_parse(orjson.dumps(record)).events[0]
+    f = fast
+    optional = (f.country, f.lat, f.lon, f.user_agent, f.region, f.key_alias, f.request_id)
+    assert optional == ("DE", -33.5, 151.0, "sdk/2", "eu-1", "alias/a", "r-9")
 
 
 def test_parsed_values_that_repeat_share_one_string() -> None:
