@@ -15,6 +15,8 @@ import json
 import zlib
 from typing import Any
 
+from msgspec.structs import astuple
+
 from detector.domain.alerts import Alert, Reason, Severity
 from detector.domain.errors import KeyWatchError
 from detector.domain.events import Event
@@ -24,7 +26,6 @@ from detector.features.window import KeyWindow, TravelHop
 from detector.pipeline import Pipeline
 
 STATE_VERSION = 1
-_EVENT_FIELDS = Event.__slots__
 _ALERT_FIELDS = Alert.__slots__
 
 
@@ -104,7 +105,7 @@ def _window(win: KeyWindow) -> dict[str, Any]:
         "key_id": win.key_id,
         "start": win.start,
         "end": win.end,
-        "events": [[getattr(ev, f) for f in _EVENT_FIELDS] for ev in win.events],
+        "events": [astuple(ev) for ev in win.events],  # in field order, as Event(*row) takes them
         "travel": None if hop is None else [getattr(hop, f) for f in TravelHop.__slots__],
     }
 

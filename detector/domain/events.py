@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import msgspec
 
 SCHEMA_VERSION = 1
 OUTCOMES = frozenset({"success", "denied", "error"})
@@ -29,13 +30,14 @@ OPTIONAL_FIELDS = (
 )
 
 
-@dataclass(slots=True)
-class Event:
+class Event(msgspec.Struct, gc=False):
     """One use of one key, as every detector sees it.
 
     ``ts`` is seconds since the Unix epoch (UTC); ``to_dict`` writes it as RFC 3339.
     ``country``/``lat``/``lon`` are filled by the source when it logs them, otherwise by
     geolocation of ``source_ip`` during enrichment ("" country = explicitly unknown).
+    A msgspec Struct: built in C (millions per replay) and, holding only strings and
+    numbers, never tracked by the cyclic garbage collector.
     """
 
     event_id: str
