@@ -249,3 +249,17 @@ def test_replay_update_model_saves_what_it_learned(chain: Chain, tmp_path: Path)
     assert (model / PROFILES).read_bytes() != before, "--update-model left the profiles untouched"
     test_start = parse_ts(json.loads((chain.data / "labels.json").read_text())["meta"]["test_start"])
     assert max(p.last_ts for p in load_model(model).profiles.keys.values()) >= test_start
+
+
+def test_run_flags_override_the_kafka_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from detector.cli import build_parser
+    from detector.stream_commands import settings_from
+
+    monkeypatch.setenv("KEYWATCH_KAFKA__WORKERS", "3")
+    args = build_parser().parse_args(["run", "--workers", "1", "--group", "g2"])
+    kafka = settings_from(args).kafka
+    assert (kafka.workers, kafka.group) == (1, "g2")
+    assert settings_from(build_parser().parse_args(["run"])).kafka.workers == 3  # no flag: config
+    for bad in ("-1", "65", "two"):
+        with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
+            build_parser().parse_args(["run", "--workers", bad])
