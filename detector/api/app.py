@@ -4,7 +4,8 @@ Health, readiness and metrics sit at the root without authentication; everything
 ``/v1`` behind a bearer token and a role (analyst < responder < admin). Expected failures of the
 store layer map to HTTP: unknown incident or user 404, disallowed transition 409, invalid input 422,
 duplicate user 409, a refused user change 409 (disabling the last enabled admin, a token for a
-disabled user), database or ledger unavailable 503.
+disabled user), database or ledger unavailable 503. A NUL character anywhere in a request is 422
+(:mod:`detector.api.nul_guard`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from detector.adapters.store import Store, StoreError
 from detector.adapters.store.users import DuplicateUserError, UnknownUserError
 from detector.api.backends import Backends
 from detector.api.deps import NOT_AUDITED, ApiContext
+from detector.api.nul_guard import NulGuard
 from detector.api.routes import (
     alerts,
     console,
@@ -108,6 +110,7 @@ def create_app(
     )
     app.state.keywatch = ctx
     _install_errors(app)
+    app.add_middleware(NulGuard)
     _install_metrics(app, ctx)
     app.include_router(health.router)
     v1 = APIRouter(prefix=API_PREFIX)

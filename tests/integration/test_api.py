@@ -575,3 +575,42 @@ def test_keywatch_api_will_not_serve_unaudited(
     monkeypatch.delenv("KEYWATCH_AUDIT__SIGNING_KEY", raising=False)
     assert main(["api", "--db", f"sqlite:///{tmp_path / 'a.db'}"]) == 2
     assert "audit.signing_key" in capsys.readouterr().err
+
+
+def _with_nul(value: Any) -> Any:
+    """Every string in ``value`` with a NUL byte inside (PostgreSQL text cannot hold one)."""
+    if isinstance(value, str):
+        return value[:1] + "\x00" + value[1:]
+    if isinstance(value, dict):
+        return {k: _with_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_nul(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e.role], ids=lambda e: f"{e.method} {e.url}")
+def test_nul_characters_anywhere_are_a_clear_422_never_a_server_error(env: Env, endpoint: Endpoint) -> None:
+    """PostgreSQL text cannot hold NUL: without the guard a NUL in an id gave 500 there."""
+    values = endpoint.setup(env)
+    body = values.pop("body", endpoint.body)
+    url = endpoint.url.format(**values)
+    tries = [(url + ("&" if "?" in url else "?") + "limit=1%00", body, "the query string")]
+    if "{" in endpoint.url:  # ids in the path
+        nul_ids = {k: f"{v}"[:1] + "%00" + f"{v}"[1:] for k, v in values.items()}
+        tries.append((endpoint.url.format(**nul_ids), body, "the path"))
+    if _with_nul(body) != body:
+        tries.append((url, _with_nul(body), "the request body"))
+    for target, sent, where in tries:
+        response = env.client.request(endpoint.method, target, json=sent, headers=env.auth("ada"))
+        assert response.status_code == 422, (target, sent, response.text)
+        assert response.json() == {"detail": f"NUL characters are not allowed in {where}"}
+
+
+def test_the_text_backslash_u0000_is_not_a_nul(env: Env) -> None:
+    incident = _incident(env)["incident_id"]
+    text = "pasted from a log: \\u0000 and \\x00"
+    notes = f"/v1/incidents/{incident}/notes"
+    response = env.client.post(notes, json={"text": text}, headers=env.auth("ann"))
+    assert response.status_code == 200, response.text
+    detail = env.client.get(f"/v1/incidents/{incident}", headers=env.auth("ann")).json()
+    assert any(text in entry["text"] for entry in detail["timeline"])

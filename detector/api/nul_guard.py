@@ -1,0 +1,94 @@
+"""Refuse requests that carry a NUL character: a clear 422 instead of a database error.
+
+PostgreSQL text cannot hold NUL (psycopg refuses the query), and the audit ledger refuses it in a
+target, so an id or a JSON string with one would otherwise end as a 500. No valid KeyWatch id,
+name or text holds one, so the guard refuses it at the edge for every route at once: in the
+path (percent-encoded or not), the query string, or any string or key of a JSON body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_ESCAPED_NUL = b"\\u0000"  # how JSON writes NUL; a raw NUL byte is not valid JSON at all
+
+
+class NulGuard:
+    """ASGI middleware: 422 for a NUL in the path, the query or a JSON body; anything else passes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        """Wrap ``app``."""
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the request, then hand it on (its body replayed) or answer 422."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query = scope.get("query_string", b"")
+        where = None
+        if "\x00" in scope["path"]:
+            where = "the path"
+        elif b"%00" in query or b"\x00" in query:
+            where = "the query string"
+        elif _is_json(scope):
+            body, receive = await _buffered(receive)
+            if _ESCAPED_NUL in body and _holds_nul(body):
+                where = "the request body"
+        if where is None:
+            await self.app(scope, receive, send)
+            return
+        response = JSONResponse({"detail": f"NUL characters are not allowed in {where}"}, status_code=422)
+        await response(scope, receive, send)
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            return b"json" in value.lower()
+    return False
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """The whole request body, and a ``receive`` that hands it to the app as if unread."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away: let the app see it
+            return b"", _replay([message], receive)
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    return body, _replay([{"type": "http.request", "body": body, "more_body": False}], receive)
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    async def again() -> Message:
+        return messages.pop(0) if messages else await receive()
+
+    return again
+
+
+def _holds_nul(body: bytes) -> bool:
+    """Whether a decoded string or key of the JSON body holds NUL (not merely the text ``\\u0000``)."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False  # not JSON: the route's own validation answers
+    stack: list[Any] = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
