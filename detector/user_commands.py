@@ -23,7 +23,7 @@ from detector.store_commands import open_store
 
 
 def add_parsers(sub: Any) -> None:
-    """Register ``users add``, ``users list``, ``users disable`` and ``users rotate-token``."""
+    """Register ``users add``, ``list``, ``disable``, ``enable`` and ``rotate-token``."""
     users = sub.add_parser("users", help="KeyWatch users, roles and API tokens").add_subparsers(
         dest="users_command", required=True, metavar="ACTION"
     )
@@ -45,6 +45,11 @@ def add_parsers(sub: Any) -> None:
     _store_options(p)
     p.add_argument("name")
     p.set_defaults(handler=cmd_users_disable)
+
+    p = users.add_parser("enable", help="enable a disabled user again and print their new API token, once")
+    _store_options(p)
+    p.add_argument("name")
+    p.set_defaults(handler=cmd_users_enable)
 
     p = users.add_parser("rotate-token", help="give a user a new API token (the old one stops working)")
     _store_options(p)
@@ -97,6 +102,16 @@ def cmd_users_disable(args: argparse.Namespace) -> int:
         user = UserRepository(store).disable(args.name)
         _audit(args, store, "cli.user_disable", user.name, {"role": user.role.label})
     print(f"user {user.name} disabled; their API token no longer works")
+    return 0
+
+
+def cmd_users_enable(args: argparse.Namespace) -> int:
+    """Enable a disabled user and print their new token, once; their old token stays revoked."""
+    with open_store(args) as store:
+        user, token = UserRepository(store).enable(args.name)
+        _audit(args, store, "cli.user_enable", user.name, {"role": user.role.label})
+    print(f"user {user.name} enabled again as {user.role}")
+    print(f"API token (shown only now, keep it secret): {token}")
     return 0
 
 

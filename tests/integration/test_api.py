@@ -194,6 +194,12 @@ def _existing_user(env: Env) -> dict[str, str]:
     return {"name": name}
 
 
+def _disabled_user(env: Env) -> dict[str, str]:
+    name = _existing_user(env)["name"]
+    UserRepository(env.store).disable(name)
+    return {"name": name}
+
+
 def _suppression(env: Env) -> dict[str, str]:
     made = FeedbackRepository(env.store).add_suppression(
         Match(key_id=f"key-{next(env.counter)}"), "known batch job", time.time() + 86_400, "ada"
@@ -284,6 +290,8 @@ ENDPOINTS = [
     Endpoint("GET", U, U, Role.ADMIN, 200),
     Endpoint("POST", f"{U}/{{name:path}}/disable", f"{U}/{{name}}/disable", Role.ADMIN, 200, None,
              _existing_user),
+    Endpoint("POST", f"{U}/{{name:path}}/enable", f"{U}/{{name}}/enable", Role.ADMIN, 200, None,
+             _disabled_user),
     Endpoint("POST", f"{U}/{{name:path}}/rotate-token", f"{U}/{{name}}/rotate-token", Role.ADMIN, 200, None,
              _existing_user),
     Endpoint("GET", "/v1/me", "/v1/me", Role.ANALYST, 200),

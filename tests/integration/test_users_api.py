@@ -82,6 +82,26 @@ def test_disabling_a_user_revokes_their_token_at_once(env: api.Env) -> None:
     assert env.client.post(f"{U}/nobody/rotate-token", headers=ada).status_code == 404
 
 
+def test_enabling_a_disabled_user_gives_a_new_token_and_keeps_the_old_revoked(env: api.Env) -> None:
+    ada, old = env.auth("ada"), env.auth("ann")
+    env.client.post(f"{U}/ann/disable", headers=ada).raise_for_status()
+    enabled = env.client.post(f"{U}/ann/enable", headers=ada)
+    assert enabled.status_code == 200, enabled.text
+    token = enabled.json().pop("token")
+    assert enabled.json() == {"name": "ann", "role": "analyst", "disabled": False, "token": token}
+    assert env.client.get("/v1/me", headers=old).status_code == 401  # revoked for good
+    me = env.client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.json() == {"name": "ann", "role": "analyst"}
+    assert _hashes(env.store)["ann"] == hashlib.sha256(token.encode()).hexdigest()
+    again = env.client.post(f"{U}/ann/enable", headers=ada)  # would silently replace a token in use
+    assert again.status_code == 409 and "not disabled" in again.json()["detail"]
+    assert env.client.get("/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert env.client.post(f"{U}/nobody/enable", headers=ada).status_code == 404
+    assert env.client.post(f"{U}/ann/enable", headers=env.auth("rita")).status_code == 403
+    trail = [(r.actor, r.action, r.target) for r in env.ledger.records() if r.action.startswith("api.user_")]
+    assert trail[-2:] == [("ada", "api.user_disable", "ann"), ("ada", "api.user_enable", "ann")]
+
+
 def test_rotating_a_token_shows_the_new_one_once_and_retires_the_old(env: api.Env) -> None:
     old = env.auth("rita")
     rotated = env.client.post(f"{U}/rita/rotate-token", headers=env.auth("ada"))
@@ -129,7 +149,7 @@ def test_user_changes_are_audited_without_tokens(env: api.Env) -> None:
 # -- the CLI ------------------------------------------------------------------------------------------
 
 
-def test_users_cli_lists_disables_and_rotates(
+def test_users_cli_lists_disables_enables_and_rotates(
     db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = tmp_path / "audit.key"
@@ -163,10 +183,18 @@ def test_users_cli_lists_disables_and_rotates(
     assert main(["users", "rotate-token", "yan", *db]) == 2
     assert "disabled" in capsys.readouterr().err
 
+    assert main(["users", "enable", "yan", *db]) == 0
+    again = {"Authorization": f"Bearer {capsys.readouterr().out.split()[-1]}"}
+    assert e.client.get("/v1/me", headers=again).status_code == 200
+    assert e.client.get("/v1/me", headers=yan).status_code == 401  # the old token stays revoked
+    assert main(["users", "enable", "yan", *db]) == 2
+    assert "not disabled" in capsys.readouterr().err
+
     actor = f"cli:{getpass.getuser()}"
     cli = [(r.actor, r.action, r.target) for r in Ledger(e.store, None).records() if r.actor == actor]
     assert cli == [(actor, "cli.user_add", "zed"), (actor, "cli.user_add", "yan"),
-                   (actor, "cli.user_token_rotate", "yan"), (actor, "cli.user_disable", "yan")]  # fmt: skip
+                   (actor, "cli.user_token_rotate", "yan"), (actor, "cli.user_disable", "yan"),
+                   (actor, "cli.user_enable", "yan")]  # fmt: skip
     e.client.close()
     e.store.close()
 

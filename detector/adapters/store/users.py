@@ -151,6 +151,26 @@ class UserRepository:
             conn.execute(t.users.update().where(where).values(disabled=True, token_hash=None))
         return replace(target, disabled=True)
 
+    def enable(self, name: str) -> tuple[User, str]:
+        """Enable a disabled user again with a new API token, returned once (the old one stays revoked).
+
+        UnknownUserError when there is no such user; UserStateError when the user is not disabled
+        (enabling them would silently replace the token they use).
+        """
+        check_name(name)
+        token = new_api_token()
+        c = t.users.c
+        with self._store.writing() as conn:
+            disabled = sa.and_(c.name == name, c.disabled == sa.true())
+            enabled = {"disabled": False, "token_hash": hash_token(token)}
+            changed = conn.execute(t.users.update().where(disabled).values(**enabled))
+            row = conn.execute(sa.select(t.users).where(c.name == name)).mappings().first()
+        if row is None:
+            raise UnknownUserError(f"no user {name}")
+        if not changed.rowcount:
+            raise UserStateError(f"user {name} is not disabled: rotate their token instead")
+        return user_from_row(row), token
+
     def list(self) -> builtins.list[User]:
         """Every user, by name."""
         return [a.user for a in self.accounts()]

@@ -1,8 +1,9 @@
-"""``/v1/users``: admins list, add and disable users and rotate their API tokens.
+"""``/v1/users``: admins list, add, disable and enable users and rotate their API tokens.
 
 A token is shown only in the answer that made it (the store keeps its SHA-256 hash). Disabling a
 user revokes their token at once (401 from then on) and is refused with 409 for the last enabled
-admin, whoever asks: nobody could manage users afterwards. A disabled user gets no new token (409).
+admin, whoever asks: nobody could manage users afterwards. A disabled user gets no new token (409)
+until an admin enables them again, which gives them a new one (their old token stays revoked).
 User names may contain ``/``, so the name is the rest of the path before the action.
 """
 
@@ -49,6 +50,14 @@ def disable_user(ctx: Ctx, admin: Admin, name: str) -> dict[str, Any]:
     user = ctx.users.disable(name)
     audit(ctx, admin, "api.user_disable", user.name, {"role": user.role.label})
     return {"name": user.name, "role": user.role.label, "disabled": True, "has_token": False}
+
+
+@router.post("/{name:path}/enable")
+def enable_user(ctx: Ctx, admin: Admin, name: str) -> dict[str, Any]:
+    """Enable a disabled user with a new token, shown only in this answer; 404 unknown, 409 not disabled."""
+    user, token = ctx.users.enable(name)
+    audit(ctx, admin, "api.user_enable", user.name, {"role": user.role.label})
+    return {"name": user.name, "role": user.role.label, "disabled": False, "token": token}
 
 
 @router.post("/{name:path}/rotate-token")
