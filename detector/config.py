@@ -175,7 +175,9 @@ class KafkaSettings(_Frozen):
     max_message_bytes: int = Field(1_048_576, ge=1024)
     checkpoint_interval_seconds: float = Field(30.0, gt=0)
     idle_flush_seconds: float = Field(5.0, gt=0)
-    workers: int = Field(0, ge=0, le=64)  # detector processes per member; 0: detect in the member's process
+    # Detector processes per member: 1 overlaps decoding (the member) with detecting (the worker);
+    # 0 detects in the member's process, for a host with one core.
+    workers: int = Field(1, ge=0, le=64)
 
 
 class StoreSettings(_Frozen):

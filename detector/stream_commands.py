@@ -34,8 +34,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--idle-exit", type=float, metavar="SECONDS", help="stop after this long without messages")
     p.add_argument(
         "--workers", type=_workers, metavar="N",
-        help="detector processes beside this member (default: config `kafka.workers`; 0: detect in "
-        "this process; 1 lifts a member about 1.6x on a host with a spare core)",
+        help="detector processes beside this member (default: config `kafka.workers`, 1; 0: detect in "
+        "this process, for a host with one core)",
     )  # fmt: skip
     p.set_defaults(handler=cmd_run)
 

@@ -68,6 +68,7 @@ def settings_for(bootstrap: str, topic: str, group: str, db_url: str, **kafka: o
         "max_poll_interval_ms": 20000,
         "checkpoint_interval_seconds": 0.5,
         "max_poll_records": 500,
+        "workers": 0,  # in the member's process unless a test asks for workers (as the worker tests do)
         **kafka,
     }
     return Settings().model_copy(
