@@ -167,6 +167,28 @@ def test_sigkill_mid_stream_then_restart_alerts_exactly_once(
     assert stored_alerts(settings.store.url) == reference
 
 
+def test_sigterm_stops_a_member_and_its_worker_cleanly(
+    broker: EmbeddedBroker, world: World, tmp_path: Path
+) -> None:
+    """As ``docker stop`` or systemd would: the last batch stored and committed, every state saved."""
+    topic, group = names()
+    settings = settings_for(broker.bootstrap, topic, group, f"sqlite:///{tmp_path / 'term.db'}", workers=1)
+    make_topics(settings)
+    total = produce(settings, world.sim)
+    log = tmp_path / "consumer.log"
+    member = start_process(world, settings, log, idle_exit=600)
+    wait_for(lambda: _committed(settings) >= total // 4, 120, "a quarter of the stream committed")
+    children = psutil.Process(member.pid).children()
+    helpers = [h for h in children if "resource_tracker" not in " ".join(h.cmdline())]
+    assert len(helpers) == 1
+    for proc in (member, *helpers):  # systemd signals the whole group; workers leave stopping to the member
+        proc.send_signal(signal.SIGTERM)
+    assert member.wait(60) == 0, log.read_text()
+    _, alive = psutil.wait_procs(helpers, timeout=10)
+    assert not alive, "the worker outlived its member"
+    assert "consumed" in log.read_text() and "Traceback" not in log.read_text()
+
+
 @pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "worker-process"])
 def test_two_consumers_and_a_rebalance(
     broker: EmbeddedBroker,
