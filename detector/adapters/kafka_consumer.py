@@ -12,10 +12,12 @@ Per-partition state follows the partition: on revocation (or shutdown) each task
 checkpointed with the offset it covers; the next owner restores the checkpoint and seeks to
 that offset, so the windows in flight are rebuilt exactly and nothing is judged twice.
 
-With ``kafka.workers`` > 0 the tasks run in detector worker processes
+With ``kafka.workers`` > 0 (the default is 1) the tasks run in detector worker processes
 (:mod:`detector.adapters.partition_workers`) and batches are pipelined: the member hands batch
 N+1 to the workers before it waits for batch N's results, stores, publishes and commits N, and
-polls (decodes) N+2 while the workers detect N+1. The order store → publish → commit holds for
+polls (decodes) N+2 while the workers detect N+1. A batch is finished as soon as its results
+are in, or when two are in flight, never merely because a poll came back empty: that would
+leave the workers idle while the member decodes. The order store → publish → commit holds for
 every batch; a rebalance, an idle close and a stop first finish every batch in flight.
 """
 
