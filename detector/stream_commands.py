@@ -98,6 +98,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         settings.detection, model_dir, catalog_for(args.catalog, settings), settings.geoip
     )
     build.load()  # a bad model or GeoIP database is one clear error before anything connects
+    if settings.kafka.workers:
+        build.release()  # the workers load their own; the member only polls, stores and commits
     metrics = ConsumerMetrics()
     metrics.serve(settings.metrics.host, settings.metrics.port)
     stop = threading.Event()

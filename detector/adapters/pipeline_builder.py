@@ -44,6 +44,10 @@ class PipelineBuilder:
             self._enricher = Enricher(MaxMindLocator(g.mmdb_path), g.cache_size) if g else Enricher(None)
         return self
 
+    def release(self) -> None:
+        """Drop the loaded model (a member whose workers load their own); a later call loads it again."""
+        self._model = self._enricher = None
+
     def __call__(self) -> Pipeline:
         """A fresh pipeline for one partition."""
         self.load()

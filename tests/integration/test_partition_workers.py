@@ -148,3 +148,12 @@ def test_ready_says_when_collect_would_not_wait(setup: tuple[PipelineBuilder, An
         assert (first.next_offset, second.next_offset, second.state is not None) == (2000, 2010, True)
     finally:
         tasks.close()
+
+
+def test_a_released_builder_still_builds(setup: tuple[PipelineBuilder, Any]) -> None:
+    """``keywatch run`` releases the member's model when workers load their own."""
+    build, _ = setup
+    fresh = PipelineBuilder(build.detection, build.model_dir, build.catalog).load()
+    fresh.release()
+    assert fresh._model is None
+    assert fresh().profiles.keys.keys() == build().profiles.keys.keys()  # loaded again on demand
