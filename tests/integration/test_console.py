@@ -309,6 +309,21 @@ def _expect_drawn(page: Page, test_id: str, bars: int) -> None:
     assert chart.locator("rect").count() >= bars
 
 
+def test_quick_navigation_draws_one_page(browser: Browser, console: Console) -> None:
+    """Pages load asynchronously: one still loading for an earlier navigation must not draw too."""
+    violations: list[str] = []
+    ann = _log_in(browser, console, "ann", violations)
+    target = f"#/incident/{console.incident.incident_id}"
+    ann.evaluate(f"() => {{ location.hash = '{target}'; setTimeout(() => {{ location.hash = '#/alerts'; "
+                 f"setTimeout(() => {{ location.hash = '{target}'; }}, 0); }}, 0); }}")  # fmt: skip
+    expect(ann.get_by_test_id("key-state")).to_be_visible()  # whatever state earlier tests left
+    ann.wait_for_timeout(1500)  # every response of the three navigations is in
+    expect(ann.get_by_test_id("incident-title")).to_have_count(1)
+    expect(ann.get_by_test_id("key-state")).to_have_count(1)
+    expect(ann.get_by_test_id("alert-queue")).to_have_count(0)
+    assert not violations
+
+
 def test_console_headers_redirect_and_whoami(console: Console) -> None:
     with httpx.Client(base_url=console.base) as client:
         moved = client.get("/console", follow_redirects=False)

@@ -376,7 +376,7 @@
       ...staticParts(incident),
       el("section", {}, el("h2", {}, "Timeline"), timeline));
     await refresh();
-    state.timers.push(setInterval(refresh, POLL_MS));
+    if (view.isConnected) state.timers.push(setInterval(refresh, POLL_MS));  // not for a page navigated away from
   }
 
   // -- routing -------------------------------------------------------------------------------------------
@@ -384,8 +384,10 @@
   async function route() {
     state.timers.forEach(clearInterval);
     state.timers = [];
-    const view = $("view");
-    view.replaceChildren();
+    // A fresh container per navigation: a page still loading for an earlier one draws into a
+    // detached container instead of next to this page.
+    const view = el("div", {});
+    $("view").replaceChildren(view);
     const hash = location.hash || "#/";
     if (!state.me) {
       loginPage(view);
