@@ -19,6 +19,8 @@ import pkcs11
 from pkcs11 import Attribute, KeyType, MechanismFlag, ObjectClass
 from pkcs11.util.ec import encode_named_curve_parameters
 
+from detector.adapters.keys.pkcs11_backend import module_lock
+
 MODULE = os.environ.get("SOFTHSM2_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
 AES_USES = MechanismFlag.ENCRYPT | MechanismFlag.DECRYPT | MechanismFlag.WRAP | MechanismFlag.UNWRAP
 
@@ -42,8 +44,12 @@ class SoftHsmToken:
         return pkcs11.lib(self.module).get_token(token_label=self.label).open(rw=True, user_pin=self.pin)
 
     def can_encrypt(self, label: str) -> bool:
-        """Whether the token lets the AES key ``label`` encrypt (a disabled key refuses)."""
-        with self.open() as session:
+        """Whether the token lets the AES key ``label`` encrypt (a disabled key refuses).
+
+        Taken in turn with KeyWatch's own sessions in this process (a test's API server acts on the
+        same token from its threads).
+        """
+        with module_lock(self.module), self.open() as session:
             key = session.get_key(object_class=ObjectClass.SECRET_KEY, label=label)
             try:
                 key.encrypt(b"customer data", mechanism_param=os.urandom(16))

@@ -377,3 +377,20 @@ def test_backends_are_found_by_name(
         monkeypatch.delenv(name)
     with pytest.raises(ConfigError, match="PKCS11_MODULE"):
         load_backend("pkcs11", Settings())
+
+
+def test_concurrent_calls_share_the_token_safely(keys: SampleKeys, backend: Pkcs11Backend) -> None:
+    """The API serves requests on a thread pool: parallel reads and actions must not log each other out."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    labels = [info.key_id for info in backend.inventory()]
+
+    def work(i: int) -> object:
+        if i % 10 == 0:
+            return backend.disable(labels[0]).outcome if i % 20 == 0 else backend.enable(labels[0]).outcome
+        return backend.inventory() if i % 2 else backend.describe(labels[i % len(labels)])
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(work, range(200)))
+    assert len(results) == 200 and all(r is not None for r in results)
+    backend.enable(labels[0])

@@ -17,7 +17,8 @@ JSON in CKA_VALUE), so it survives restarts and is guarded like the keys:
 Rotation gives ``<base>`` or ``<base>.v<N>`` the successor ``<base>.v<N+1>`` (same type, size, uses
 and protection flags, fresh CKA_ID) and leaves the old key with DECRYPT/UNWRAP/VERIFY only.
 
-Each operation opens its own logged-in session. The PIN is never logged, raised or shown by repr.
+Each operation opens its own logged-in session, one at a time per module in a process
+(:func:`module_lock`). The PIN is never logged, raised or shown by repr.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import base64
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -58,6 +60,20 @@ from detector.domain.keys import (
 )
 
 log = logging.getLogger(__name__)
+_MODULE_LOCKS: dict[str, threading.RLock] = {}
+_MODULE_LOCKS_GUARD = threading.Lock()
+
+
+def module_lock(module: str | Path) -> threading.RLock:
+    """The lock every session on a PKCS#11 module in this process is opened and used under.
+
+    A login belongs to the process, not the session, so one thread closing its session can log
+    out another thread's; and SoftHSM2 aborts the whole process when threads open, log in and
+    close sessions on one token at once (the API serves requests on a thread pool, beside the
+    playbook runner). Operations take milliseconds, so taking turns costs little.
+    """
+    with _MODULE_LOCKS_GUARD:
+        return _MODULE_LOCKS.setdefault(os.fspath(module), threading.RLock())
 
 APPLICATION = "keywatch"
 DISABLED = "keywatch-disabled:"
@@ -274,7 +290,12 @@ class Pkcs11Backend:
 
     @contextmanager
     def _session(self, what: str) -> Iterator[pkcs11.Session]:
-        """A logged-in read/write session; PKCS#11 failures become KeyBackendError."""
+        """A logged-in read/write session, under :func:`module_lock`; failures become KeyBackendError."""
+        with module_lock(self._module), self._open_session(what) as session:
+            yield session
+
+    @contextmanager
+    def _open_session(self, what: str) -> Iterator[pkcs11.Session]:
         try:
             lib = pkcs11.lib(self._module)
         except pk.PKCS11Error as exc:
