@@ -75,6 +75,7 @@ def module_lock(module: str | Path) -> threading.RLock:
     with _MODULE_LOCKS_GUARD:
         return _MODULE_LOCKS.setdefault(os.fspath(module), threading.RLock())
 
+
 APPLICATION = "keywatch"
 DISABLED = "keywatch-disabled:"
 REVOKED = "keywatch-revoked:"
