@@ -77,8 +77,13 @@ def cmd_users_add(args: argparse.Namespace) -> int:
         token = users.issue_token(user.name)
         _audit(args, store, "cli.user_add", user.name, {"role": user.role.label})
     print(f"user {user.name} added as {user.role}")
-    print(f"API token (shown only now, keep it secret): {token}")
+    _show_token(token)
     return 0
+
+
+def _show_token(token: str) -> None:
+    """Print a new API token: the only time anyone sees it (the store keeps its hash)."""
+    print(f"API token (shown only now, keep it secret): {token}")
 
 
 def cmd_users_list(args: argparse.Namespace) -> int:
@@ -111,7 +116,7 @@ def cmd_users_enable(args: argparse.Namespace) -> int:
         user, token = UserRepository(store).enable(args.name)
         _audit(args, store, "cli.user_enable", user.name, {"role": user.role.label})
     print(f"user {user.name} enabled again as {user.role}")
-    print(f"API token (shown only now, keep it secret): {token}")
+    _show_token(token)
     return 0
 
 
