@@ -80,7 +80,7 @@ def to_event(obj: dict[str, Any]) -> Event:
     (including every invalid record) goes through :func:`_to_event_checked`, which checks
     field by field and names the first bad one, so both paths accept exactly the same records.
     """
-    event = _fast_event(obj, False)
+    event = _fast_event(obj)
     return event if event is not None else _to_event_checked(obj)
 
 
@@ -116,7 +116,7 @@ def event_from_json(raw: bytes) -> Event | None:
         return None
     if type(obj) is not dict:
         return None
-    return _fast_event(obj, False)
+    return _fast_event(obj)
 
 
 def _clean_event(r: _Record) -> Event | None:
@@ -136,10 +136,9 @@ def _clean_event(r: _Record) -> Event | None:
     )  # fmt: skip
 
 
-def _fast_event(obj: dict[str, Any], clean: bool) -> Event | None:
+def _fast_event(obj: dict[str, Any]) -> Event | None:
     """:func:`to_event` for a record that passes the combined checks, else None.
 
-    ``clean`` says the caller knows that no string in ``obj`` holds a character to reject.
     Raises ParseError (as the field-by-field path would) only for the checks made after them.
     """
     try:
@@ -168,17 +167,12 @@ def _fast_event(obj: dict[str, Any], clean: bool) -> Event | None:
         and principal
         and outcome in OUTCOMES
         and source
-        and (
-            clean
-            or (
-                len(
-                    text := f"{event_id}{ts}{key_id}{operation}{principal}{source_ip}{source}"
-                    f"{user_agent or ''}{region or ''}{key_alias or ''}{request_id or ''}"
-                )
-                <= MAX_STR  # so is every field
-                and is_clean_text(text)
-            )
+        and len(
+            text := f"{event_id}{ts}{key_id}{operation}{principal}{source_ip}{source}"
+            f"{user_agent or ''}{region or ''}{key_alias or ''}{request_id or ''}"
         )
+        <= MAX_STR  # so is every field
+        and is_clean_text(text)
     ):
         return None
     # The remaining checks in the order _to_event_checked makes them, so errors are the same.
