@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -450,3 +451,24 @@ def test_cli_reports_an_unreachable_store(capsys: pytest.CaptureFixture[str]) ->
     err = capsys.readouterr().err
     assert err.startswith("keywatch: error: alert store postgresql+psycopg://postgres@127.0.0.1:1/x")
     assert err.count("\n") == 1
+
+
+def test_a_store_waits_for_a_writer_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
+    """Switching a file to WAL needs it to itself, and SQLite refuses that at once while another
+    connection writes: the second of two members starting on a fresh file used to fail."""
+    import sqlite3
+
+    path = tmp_path / "fresh.db"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("CREATE TABLE t (x)")
+    timer = threading.Timer(0.5, writer.commit)
+    timer.start()
+    store = Store(f"sqlite:///{path}")
+    try:
+        store.migrate()  # connects (switching to WAL) while the writer still holds the file
+    finally:
+        timer.join()
+        writer.close()
+        store.close()
+    assert _schema(f"sqlite:///{path}")[1] == [HEAD]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,8 +68,27 @@ def _sqlite_connect(dbapi_connection: Any, record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer, nor it them
+    _use_wal(cursor)  # readers do not block the writer, nor it them
     cursor.close()
+
+
+def _use_wal(cursor: sqlite3.Cursor, wait_seconds: float = 10.0) -> None:
+    """Put the file in WAL mode (it stays so), waiting for a writer that holds it.
+
+    The switch needs the file to itself, and SQLite refuses it at once, without its busy wait,
+    while another connection writes: two processes starting on a fresh file (two members
+    migrating it) would otherwise fail with "database is locked".
+    """
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _sqlite_begin(conn: Connection) -> None:
