@@ -27,6 +27,7 @@ OPTIONAL_FIELDS = (
     "region",
     "key_alias",
     "request_id",
+    "resource",
 )
 
 
@@ -55,6 +56,7 @@ class Event(msgspec.Struct, gc=False):
     region: str | None = None
     key_alias: str | None = None
     request_id: str | None = None
+    resource: str | None = None  # what the key protected (a secret, parameter, object), when logged
 
     def to_dict(self) -> dict[str, Any]:
         """Return the canonical JSON object (optional fields only when set)."""

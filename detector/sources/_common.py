@@ -14,6 +14,8 @@ from detector.domain.errors import ParseError
 from detector.domain.events import Event, parse_ts
 
 MAX_STR = 2048
+MAX_RESOURCE = 512
+"""Longest ``resource`` a source parser extracts from a log (see :func:`safe_resource`)."""
 # Epoch bounds accepted for any event: 1970-01-01 .. 2100-01-01 (UTC).
 MIN_TS = 0.0
 MAX_TS = 4_102_444_800.0
@@ -79,6 +81,35 @@ def is_clean_text(text: str) -> bool:
         # bytes.translate deletes the controls several times faster than a regex or isprintable scans.
         return len(text.encode().translate(None, _ASCII_CONTROLS)) == len(text)
     return text.isprintable() or _BAD_CHARS.search(text) is None
+
+
+def safe_resource(text: str) -> str:
+    """``text`` made safe to keep as an event's ``resource``: printable and at most MAX_RESOURCE long.
+
+    What a key protected is named by whoever made the call (an encryption context, a Vault
+    ``context``), so its value must not decide whether the event is kept: instead of being
+    rejected as :func:`check_str` would, each character it rejects becomes a ``\\uXXXX``
+    escape, and a longer result keeps its first characters plus a digest of the whole, so
+    distinct long values stay distinct and the same value always gives the same resource.
+
+    >>> safe_resource("arn:aws:s3:::bucket/key")
+    'arn:aws:s3:::bucket/key'
+    >>> safe_resource("a\\x1b[31mb\\u202e")
+    'a\\\\u001b[31mb\\\\u202e'
+    >>> r = safe_resource("x" * 600); (len(r), r[:3], r[-20:-16], r == safe_resource("x" * 600))
+    (512, 'xxx', '...#', True)
+    """
+    if not is_clean_text(text):
+        text = _BAD_CHARS.sub(_escape, text)
+    if len(text) <= MAX_RESOURCE:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{text[: MAX_RESOURCE - 20]}...#{digest}"
+
+
+def _escape(match: re.Match[str]) -> str:
+    """``\\uXXXX`` for one character :func:`check_str` rejects."""
+    return f"\\u{ord(match.group()):04x}"
 
 
 def req_str(obj: Record, key: str, name: str | None = None, *, empty_ok: bool = False) -> str:

@@ -24,7 +24,7 @@ from detector.sources._common import MAX_STR, MAX_TS, MIN_TS, ParseResult, check
 
 _MAY_BE_EMPTY = frozenset({"source_ip"})
 _UPPER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_OPTIONAL_STR = ("user_agent", "region", "key_alias", "request_id")
+_OPTIONAL_STR = ("user_agent", "region", "key_alias", "request_id", "resource")
 # The fast path reads the 8 required fields in one call (KeyError when one is absent).
 _REQUIRED = operator.itemgetter(*REQUIRED_FIELDS)
 _BACKSLASH, _DEL = ord("\\"), 0x7F  # ints: ``int in bytes`` is a memchr
@@ -63,6 +63,7 @@ class _Record(msgspec.Struct, gc=False):
     region: str | None = None
     key_alias: str | None = None
     request_id: str | None = None
+    resource: str | None = None
 
 
 _decode_clean = msgspec.json.Decoder(_Record).decode
@@ -132,7 +133,7 @@ def _clean_event(r: _Record) -> Event | None:
             return None
     return _event(
         r.event_id, when, r.key_id, r.operation, r.principal, r.source_ip, r.outcome, r.source,
-        country, lat, lon, r.user_agent, r.region, r.key_alias, r.request_id,
+        country, lat, lon, r.user_agent, r.region, r.key_alias, r.request_id, r.resource,
     )  # fmt: skip
 
 
@@ -146,11 +147,12 @@ def _fast_event(obj: dict[str, Any]) -> Event | None:
     except KeyError:
         return None
     get = obj.get
-    user_agent, region, key_alias, request_id = (
+    user_agent, region, key_alias, request_id, resource = (
         get("user_agent"),
         get("region"),
         get("key_alias"),
         get("request_id"),
+        get("resource"),
     )
     # Exact types, as check_str wants them; the three OUTCOMES need no character check.
     if not (
@@ -160,6 +162,7 @@ def _fast_event(obj: dict[str, Any]) -> Event | None:
         and (region is None or type(region) is str)
         and (key_alias is None or type(key_alias) is str)
         and (request_id is None or type(request_id) is str)
+        and (resource is None or type(resource) is str)
         and event_id
         and ts
         and key_id
@@ -169,7 +172,7 @@ def _fast_event(obj: dict[str, Any]) -> Event | None:
         and source
         and len(
             text := f"{event_id}{ts}{key_id}{operation}{principal}{source_ip}{source}"
-            f"{user_agent or ''}{region or ''}{key_alias or ''}{request_id or ''}"
+            f"{user_agent or ''}{region or ''}{key_alias or ''}{request_id or ''}{resource or ''}"
         )
         <= MAX_STR  # so is every field
         and is_clean_text(text)
@@ -186,7 +189,7 @@ def _fast_event(obj: dict[str, Any]) -> Event | None:
         country = known if known is not None else _country(country)
     return _event(
         event_id, when, key_id, operation, principal, source_ip, outcome, source, country, lat, lon,
-        user_agent, region, key_alias, request_id,
+        user_agent, region, key_alias, request_id, resource,
     )  # fmt: skip
 
 
@@ -203,13 +206,14 @@ def _epoch(ts: str) -> float:
 def _event(
     event_id: str, when: float, key_id: str, operation: str, principal: str, source_ip: str, outcome: str,
     source: str, country: str | None, lat: float | None, lon: float | None, user_agent: str | None,
-    region: str | None, key_alias: str | None, request_id: str | None,
+    region: str | None, key_alias: str | None, request_id: str | None, resource: str | None,
 ) -> Event:  # fmt: skip
     """The Event of checked fields, sharing one copy of each value that repeats across records.
 
     Events of one key, caller or address hold one string, which saves memory and keeps the
     strings the detector compares and hashes hot in the CPU cache. Ids are unique and stay
-    as parsed.
+    as parsed; so does ``resource``, which can name a different object in every record (an
+    S3 object, a parameter) and would only churn the bounded table of shared values.
     """
     if len(_SHARED) >= _SHARED_MAX:
         _SHARED.clear()  # bounded, unlike sys.intern on some Pythons; events keep their strings
@@ -230,6 +234,7 @@ def _event(
         region if region is None else share(region, region),
         key_alias if key_alias is None else share(key_alias, key_alias),
         request_id,
+        resource,
     )
 
 
@@ -257,6 +262,7 @@ def _to_event_checked(obj: dict[str, Any]) -> Event:
         region=_optional(obj, "region"),
         key_alias=_optional(obj, "key_alias"),
         request_id=_optional(obj, "request_id"),
+        resource=_optional(obj, "resource"),
     )
 
 

@@ -15,6 +15,54 @@ Decisions
   and every other code is ``error``: a disabled or pending-deletion key says nothing about
   the caller's rights, and rules can still match on the operation.
 * Service identities (``userIdentity.type == "AWSService"``) are named by ``invokedBy``.
+* ``resource`` (what the key protected) comes from ``requestParameters.encryptionContext``,
+  which AWS services fill with the object they encrypt or decrypt on the caller's behalf
+  (a Decrypt by ``secretsmanager.amazonaws.com`` for a person names the secret read). The
+  first of these keys present wins; the sources are AWS's own pages (the archived
+  ``awsdocs/*`` GitHub repositories, last content commits of May-June 2023) and published
+  CloudTrail records:
+
+  ==========================  ===============================================================
+  ``SecretARN``               Secrets Manager, with ``SecretVersionId`` (``RequestToValidate
+                              KeyAccess`` on key-access checks). ``awsdocs/aws-secrets-
+                              manager-docs`` ``doc_source/security-encryption.md``, whose
+                              GenerateDataKey/Decrypt records are in tests/fixtures/cloudtrail.
+  ``PARAMETER_ARN``           Parameter Store SecureString. ``awsdocs/aws-kms-developer-
+                              guide`` ``doc_source/services-parameter-store.md``.
+  ``aws:s3:arn``              S3 SSE-KMS: the object ARN, or the bucket ARN with an S3 Bucket
+                              Key. ``awsdocs/amazon-s3-userguide`` ``doc_source/UsingKMS
+                              Encryption.md``; KMS guide ``deleting-keys-determining-usage.md``
+                              (record in tests/fixtures). Also on CloudTrail's own log files,
+                              beside ``aws:cloudtrail:arn``: the log object wins.
+  ``aws:dynamodb:tableName``  DynamoDB, always with ``aws:dynamodb:subscriberId`` (the account
+                              id): ``resource`` is ``<subscriberId>:table/<tableName>``, as in
+                              the table ARN. ``awsdocs/amazon-dynamodb-developer-guide``
+                              ``doc_source/encryption.usagenotes.md`` (record in fixtures).
+  ``aws:lambda:FunctionArn``  Lambda environment variables (Decrypt at cold start). Not in
+                              ``awsdocs/aws-lambda-developer-guide``; published Decrypt records
+                              carry it (Panther's log-processor test record of 2018, a 2024
+                              write-up: code-index file ids 5219308071, 54735724091), as do the
+                              grants Lambda creates (``EncryptionContextEquals``).
+  ``aws:rds:db-id``           RDS DB instance (resource id ``db-...``), alone or beside
+                              ``aws:ebs:id``: the instance wins. KMS guide
+                              ``doc_source/services-rds.md``.
+  ``aws:ebs:id``              EBS volume ``vol-...`` or snapshot ``snap-...`` (CopySnapshot).
+                              KMS guide ``doc_source/services-ebs.md``, ``ct-ec2two.md``.
+  ``aws:logs:arn``            CloudWatch Logs log group ARN. ``awsdocs/amazon-cloudwatch-logs-
+                              user-guide`` ``doc_source/encrypt-log-data-kms.md``.
+  ``aws:cloudtrail:arn``      CloudTrail trail ARN (with ``aws:s3:arn``, see above). KMS
+                              guide ``doc_source/services-cloudtrail.md``.
+  ==========================  ===============================================================
+
+  ``aws:secretsmanager:arn`` and ``aws:ssm:arn`` are not used: no AWS page or published
+  record shows them (Secrets Manager uses ``SecretARN``, Parameter Store ``PARAMETER_ARN``,
+  Session Manager ``aws:ssm:SessionId``/``aws:ssm:TargetId``); the first appears only in
+  hand-written IAM conditions, the second nowhere. Otherwise a context of exactly one entry
+  gives ``key=value`` (a caller's own context, ``aws:dsql:ClusterId=...``), and anything else
+  ``None``. The value is the caller's to choose, so it never rejects the record: a non-string
+  value counts as absent, and :func:`~detector.sources._common.safe_resource` escapes control
+  characters and bounds the length to 512 (longer values keep their start plus a digest).
+  ``ReEncrypt`` (``sourceEncryptionContext``) and grant constraints are not read.
 """
 
 from __future__ import annotations
@@ -35,6 +83,7 @@ from detector.sources._common import (
     opt_list,
     opt_str,
     req_str,
+    safe_resource,
     to_ts,
 )
 
@@ -55,6 +104,19 @@ DENIED_CODES = frozenset(
     }
 )
 _DENIED_WORDS = ("accessdenied", "notauthorized", "unauthorized")
+# Encryption-context keys that name the protected object, in the order they are preferred.
+RESOURCE_CONTEXT_KEYS = (
+    "SecretARN",
+    "PARAMETER_ARN",
+    "aws:s3:arn",
+    "aws:dynamodb:tableName",
+    "aws:lambda:FunctionArn",
+    "aws:rds:db-id",
+    "aws:ebs:id",
+    "aws:logs:arn",
+    "aws:cloudtrail:arn",
+)
+_DYNAMODB_TABLE, _DYNAMODB_ACCOUNT = "aws:dynamodb:tableName", "aws:dynamodb:subscriberId"
 
 register_table(SOURCE, AWS_KMS_OPERATIONS)
 
@@ -111,6 +173,7 @@ def _parse_one(rec: dict[str, Any]) -> ParseResult:
         region=opt_str(rec, "awsRegion"),
         key_alias=_alias(params),
         request_id=opt_str(rec, "requestID"),
+        resource=_resource(params),
     )
     return ParseResult([event])
 
@@ -173,3 +236,22 @@ def _alias(params: dict[str, Any]) -> str | None:
     if key_id and (key_id.startswith("alias/") or ":alias/" in key_id):
         return key_id
     return opt_str(params, "aliasName", "requestParameters.aliasName")
+
+
+def _resource(params: dict[str, Any]) -> str | None:
+    """What the call protected, from ``requestParameters.encryptionContext`` (see the module notes)."""
+    context = params.get("encryptionContext")
+    if type(context) is not dict or not context:
+        return None
+    for key in RESOURCE_CONTEXT_KEYS:
+        value = context.get(key)
+        if type(value) is str and value:
+            if key == _DYNAMODB_TABLE:
+                account = context.get(_DYNAMODB_ACCOUNT)
+                value = f"{account}:table/{value}" if type(account) is str and account else f"table/{value}"
+            return safe_resource(value)
+    if len(context) == 1:
+        ((key, value),) = context.items()
+        if type(key) is str and type(value) is str and value:
+            return safe_resource(f"{key}={value}")
+    return None

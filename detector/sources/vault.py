@@ -18,6 +18,13 @@ Decisions
 * ``operation`` is the transit action, ``keys/<verb>`` for key management.
 * Outcome: no ``error`` is success, "permission denied" is denied, any other error is
   error. HMAC'd values (``hmac-sha256:...``) are kept as they are.
+* ``resource`` is the transit request's ``context`` parameter (the derived-key context,
+  base64 as the client sent it) when the audit device logs it in clear (``log_raw``, or
+  ``context`` in the mount's ``audit_non_hmac_request_keys``). By default Vault HMACs every
+  request string, and an ``hmac-sha256:`` value gives ``None``; so do ``batch_input``
+  requests, which carry one context per item. KV reads (``secret/data/...``) are not
+  transit paths, so they produce no event at all. The value is escaped and bounded as in
+  :func:`~detector.sources._common.safe_resource`, never a reason to reject the entry.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from detector.sources._common import (
     opt_dict,
     opt_str,
     req_str,
+    safe_resource,
     to_ts,
 )
 
@@ -59,6 +67,7 @@ _NAMED_ALGO = frozenset({"sign", "verify", "hmac"})
 _KEY_SUBPATHS = frozenset({"config", "rotate", "trim", "import", "import_version"})
 _ACTIONS = _NAMED | _NAMED_ALGO | {"datakey", "keys", "export", "restore", "byok-export"}
 _DENIED = "permission denied"
+_HMAC_PREFIX = "hmac-sha256:"
 
 
 def parse(obj: dict[str, Any]) -> ParseResult:
@@ -84,6 +93,7 @@ def parse(obj: dict[str, Any]) -> ParseResult:
         source=SOURCE,
         user_agent=_user_agent(request),
         request_id=request_id,
+        resource=_resource(request),
     )
     return ParseResult([event])
 
@@ -171,3 +181,14 @@ def _user_agent(request: dict[str, Any]) -> str | None:
     if isinstance(values, list) and values:
         return check_str(values[0], "request.headers.user-agent")
     return None
+
+
+def _resource(request: dict[str, Any]) -> str | None:
+    """The transit ``context`` parameter when it is logged in clear, else None."""
+    data = request.get("data")
+    if type(data) is not dict:
+        return None
+    context = data.get("context")
+    if type(context) is not str or not context or context.startswith(_HMAC_PREFIX):
+        return None
+    return safe_resource(context)

@@ -44,13 +44,15 @@ def test_fixture_lines_round_trip() -> None:
     assert events[0].to_dict() == orjson.loads(lines("canonical/events.jsonl")[0])
     assert events[1].country == ""  # explicitly unknown
     hsm = events[2]
-    assert (hsm.country, hsm.lat, hsm.lon, hsm.key_alias, hsm.source_ip) == (
+    assert (hsm.country, hsm.lat, hsm.lon, hsm.key_alias, hsm.source_ip, hsm.resource) == (
         "DE",
         52.52,
         13.405,
         "signing-key",
         "",
+        "release-manifest-2024-05-01.json",
     )
+    assert events[0].resource is None
     assert hsm.ts == pytest.approx(1714564800.123456)  # nanoseconds truncated to microseconds
 
 
@@ -86,6 +88,11 @@ def test_missing_required_field_is_named(field: str) -> None:
         ("country", "DEU", "'country' must be two upper-case letters"),
         ("user_agent", 5, "'user_agent' must be a string"),
         ("region", "r" * 3000, "'region' is 3000 characters long"),
+        ("resource", 5, "'resource' must be a string"),
+        ("resource", ["arn:aws:s3:::b/k"], "'resource' must be a string"),
+        ("resource", "r" * 2049, "'resource' is 2049 characters long"),
+        ("resource", "arn:aws:s3:::b/k\n", "'resource' contains control characters"),
+        ("resource", "secret\u202etxt.exe", "'resource' contains control characters"),
     ],
 )
 def test_invalid_values_are_named(field: str, value: object, message: str) -> None:
@@ -131,6 +138,9 @@ def test_bad_fixture_lines() -> None:
         decode_and_parse(lines("bad/oversized_field.jsonl")[0])
 
 
+RESOURCE = {"resource": "arn:aws:secretsmanager:us-east-2:111122223333:secret:test-secret-a1b2c3"}
+
+
 class Text(str):
     """A str subclass: check_str rejects it, so the fast path must too."""
 
@@ -153,7 +163,15 @@ field_values = (
 @settings(max_examples=400, deadline=None)
 @given(st.dictionaries(st.sampled_from([*REQUIRED_FIELDS, *OPTIONAL_FIELDS]), field_values, max_size=6))
 def test_fast_path_agrees_with_checked_path(changes: dict[str, Any]) -> None:
-    record = {**valid(), "user_agent": "sdk/1.0", "country": "US", "lat": 1.5, "lon": 2, **changes}
+    record = {
+        **valid(),
+        "user_agent": "sdk/1.0",
+        "country": "US",
+        "lat": 1.5,
+        "lon": 2,
+        **RESOURCE,
+        **changes,
+    }
     for name, value in changes.items():
         if value is None and name in REQUIRED_FIELDS:
             del record[name]  # missing and null are both "missing"
@@ -183,7 +201,15 @@ def test_is_clean_text_matches_check_str(text: str) -> None:
 @settings(max_examples=400, deadline=None)
 @given(st.dictionaries(st.sampled_from([*REQUIRED_FIELDS, *OPTIONAL_FIELDS]), field_values, max_size=6))
 def test_raw_fast_path_agrees_with_decode_and_parse(changes: dict[str, Any]) -> None:
-    record = {**valid(), "user_agent": "sdk/1.0", "country": "US", "lat": 1.5, "lon": 2.0, **changes}
+    record = {
+        **valid(),
+        "user_agent": "sdk/1.0",
+        "country": "US",
+        "lat": 1.5,
+        "lon": 2.0,
+        **RESOURCE,
+        **changes,
+    }
     try:
         raw = orjson.dumps(record)  # escapes control characters, writes DEL and non-ASCII as they are
     except orjson.JSONEncodeError:
@@ -245,7 +271,15 @@ clean_values = (
 @settings(max_examples=500, deadline=None)
 @given(st.dictionaries(st.sampled_from([*REQUIRED_FIELDS, *OPTIONAL_FIELDS]), clean_values, max_size=6))
 def test_clean_fast_path_agrees_with_decode_and_parse(changes: dict[str, Any]) -> None:
-    record = {**valid(), "user_agent": "sdk/1.0", "country": "US", "lat": 1.5, "lon": 2.0, **changes}
+    record = {
+        **valid(),
+        "user_agent": "sdk/1.0",
+        "country": "US",
+        "lat": 1.5,
+        "lon": 2.0,
+        **RESOURCE,
+        **changes,
+    }
     raw = orjson.dumps(record)
     assert raw.isascii() and b"\\" not in raw
     try:
@@ -262,12 +296,16 @@ def test_clean_fast_path_agrees_with_decode_and_parse(changes: dict[str, Any]) -
 
 def test_clean_fast_path_decodes_every_field() -> None:
     record = {**valid(), "country": "DE", "lat": -33.5, "lon": 151, "user_agent": "sdk/2", "region": "eu-1",
-              "key_alias": "alias/a", "request_id": "r-9", "extra": {"ignored": [1, 2]}}  # fmt: skip
+              "key_alias": "alias/a", "request_id": "r-9", "resource": "arn:aws:s3:::b/k",
+              "extra": {"ignored": [1, 2]}}  # fmt: skip
     fast = canonical.event_from_json(orjson.dumps(record))
     assert fast is not None and fast == decode_and_parse(orjson.dumps(record)).events[0]
     f = fast
-    optional = (f.country, f.lat, f.lon, f.user_agent, f.region, f.key_alias, f.request_id)
-    assert optional == ("DE", -33.5, 151.0, "sdk/2", "eu-1", "alias/a", "r-9")
+    optional = (f.country, f.lat, f.lon, f.user_agent, f.region, f.key_alias, f.request_id, f.resource)
+    assert optional == ("DE", -33.5, 151.0, "sdk/2", "eu-1", "alias/a", "r-9", "arn:aws:s3:::b/k")
+    assert {
+        name for name in OPTIONAL_FIELDS if getattr(f, name) is None
+    } == set()  # every optional field read
 
 
 def test_parsed_values_that_repeat_share_one_string() -> None:
@@ -280,3 +318,42 @@ def test_parsed_values_that_repeat_share_one_string() -> None:
         and fast.source is first.source
         and fast.to_dict() == {**first.to_dict(), "event_id": "e-1"}
     )
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        "arn:aws:ssm:us-west-2:111122223333:parameter/ReadableParameters/MyParameter",
+        "zoë/ключ",
+        "",
+        "r" * 2000,
+    ],
+    ids=["ascii", "non-ascii", "empty", "long"],
+)
+def test_resource_round_trips_on_every_path(resource: str) -> None:
+    record = {**valid(), "resource": resource}
+    raw = orjson.dumps(record)
+    checked = canonical._to_event_checked(record)
+    assert checked.resource == resource
+    assert canonical.to_event(record) == checked  # the dict fast path
+    assert decode_and_parse(raw).events == [checked]
+    fast = canonical.event_from_json(raw)  # msgspec (ASCII) or orjson (non-ASCII) path
+    assert fast is None or fast == checked
+    assert checked.to_dict()["resource"] == resource
+    assert parse_record(checked.to_dict()).events == [checked]
+
+
+def test_absent_and_null_resource_are_none_and_not_written() -> None:
+    for record in (valid(), {**valid(), "resource": None}):
+        for event in (canonical.to_event(record), canonical._to_event_checked(record)):
+            assert event.resource is None
+            assert "resource" not in event.to_dict()
+        fast = canonical.event_from_json(orjson.dumps(record))
+        assert fast is not None and fast.resource is None
+
+
+def test_resource_over_the_combined_length_takes_the_checked_path() -> None:
+    """A record whose fields together exceed MAX_STR is decided field by field, and still accepted."""
+    record = {**valid(), "user_agent": "u" * 1500, "resource": "r" * 1500}
+    assert canonical._fast_event(record) is None
+    assert canonical.to_event(record).resource == "r" * 1500

@@ -13,6 +13,7 @@ from detector.domain.errors import ParseError
 from detector.domain.events import parse_ts
 from detector.domain.operations import OpClass, classify
 from detector.sources import parse_record
+from detector.sources._common import is_clean_text
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cloudtrail"
 KEY = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -201,3 +202,169 @@ def test_bad_record_in_delivery_file_names_its_index() -> None:
     delivery["Records"][2]["eventTime"] = 7
     with pytest.raises(ParseError, match=r"Records\[2\]"):
         parse_record(delivery)
+
+
+# --- resource: what the key protected, from requestParameters.encryptionContext ---------------------------
+
+SECRET = "arn:aws:secretsmanager:us-east-2:111122223333:secret:test-secret-a1b2c3"
+LAMBDA = "arn:aws:lambda:us-east-1:888888888888:function:panther-log-processor"
+STRATUS_SECRET = (
+    "arn:aws:secretsmanager:us-east-2:111122223333:secret:stratus-red-team-retrieve--batch-secret-"
+)
+STRATUS_PARAMETER = "arn:aws:ssm:us-east-2:111122223333:parameter/credentials/stratus-red-team/credentials-"
+
+
+def with_context(context: object, name: str = "kms_decrypt.json") -> dict[str, Any]:
+    """A published record with its encryption context replaced (derived in the test)."""
+    record = load(name)
+    record["requestParameters"]["encryptionContext"] = context
+    return record
+
+
+def resource_of(record: dict[str, Any]) -> str | None:
+    """``resource`` of the single event a record yields."""
+    events = parse_record(record).events
+    assert len(events) == 1
+    return events[0].resource
+
+
+def test_published_service_records_name_the_protected_object() -> None:
+    secret = one("secretsmanager_decrypt.json")
+    assert secret["resource"] == SECRET
+    assert (
+        secret["principal"] == "arn:aws:sts::111122223333:assumed-role/Admin/user01"
+    )  # the person, not the service
+    assert one("secretsmanager_generate_data_key.json")["resource"] == SECRET
+    table = one("dynamodb_decrypt.json")
+    assert (table["resource"], table["key_id"]) == (
+        "111122223333:table/Books",
+        "*",
+    )  # published record names no key
+    assert one("s3_decrypt.json")["resource"] == "arn:aws:s3:::example_bucket/example_object"
+    volumes = parse_record(load("ec2_example_two_records.json")).events
+    assert [e.resource for e in volumes] == [
+        None,
+        "vol-f67bafb2",
+        "vol-f67bafb2",
+    ]  # CreateGrant has no context
+    assert one("dsql_generate_data_key_aws_service.json")["resource"] == "aws:dsql:ClusterId=w4abucpbwuxx"
+
+
+def test_records_without_a_single_naming_context_have_no_resource() -> None:
+    assert "resource" not in one(
+        "kms_decrypt.json"
+    )  # {"Department": ..., "Project": ...}: two caller entries
+    assert "resource" not in one("kms_schedule_key_deletion.json")  # no encryption context at all
+    assert [e.resource for e in parse_record(load("kms_create_key_records.json")).events] == [None]
+
+
+@pytest.mark.parametrize(
+    ("context", "resource"),
+    [
+        ({"SecretARN": SECRET, "SecretVersionId": "EXAMPLE1-90ab-cdef-fedc-ba987SECRET1"}, SECRET),
+        ({"SecretARN": SECRET, "SecretVersionId": "RequestToValidateKeyAccess"}, SECRET),
+        (
+            {"PARAMETER_ARN": "arn:aws:ssm:us-west-2:111122223333:parameter/ReadableParameters/MyParameter"},
+            "arn:aws:ssm:us-west-2:111122223333:parameter/ReadableParameters/MyParameter",
+        ),
+        ({"aws:s3:arn": "arn:aws:s3:::DOC-EXAMPLE-BUCKET1"}, "arn:aws:s3:::DOC-EXAMPLE-BUCKET1"),
+        (
+            {"aws:dynamodb:tableName": "Services", "aws:dynamodb:subscriberId": "111122223333"},
+            "111122223333:table/Services",
+        ),
+        ({"aws:dynamodb:tableName": "Services"}, "table/Services"),
+        ({"aws:lambda:FunctionArn": LAMBDA}, LAMBDA),
+        ({"aws:rds:db-id": "db-CQYSMDPBRZ7BPMH7Y3RTDG5QY"}, "db-CQYSMDPBRZ7BPMH7Y3RTDG5QY"),
+        (
+            {"aws:rds:db-id": "db-BRG7VYS3SVIFQW7234EJQOM5RQ", "aws:ebs:id": "vol-ad8c6542"},
+            "db-BRG7VYS3SVIFQW7234EJQOM5RQ",
+        ),
+        ({"aws:ebs:id": "snap-069a655b568de654f"}, "snap-069a655b568de654f"),
+        (
+            {"aws:logs:arn": "arn:aws:logs:us-east-1:111122223333:log-group:app"},
+            "arn:aws:logs:us-east-1:111122223333:log-group:app",
+        ),
+        (  # CloudTrail log files: the S3 object beats the trail
+            {
+                "aws:cloudtrail:arn": "arn:aws:cloudtrail:us-west-2:111122223333:trail/Default",
+                "aws:s3:arn": "arn:aws:s3:::example-bucket-for-CT-logs/AWSLogs/111122223333/",
+            },
+            "arn:aws:s3:::example-bucket-for-CT-logs/AWSLogs/111122223333/",
+        ),
+        (
+            {"aws:cloudtrail:arn": "arn:aws:cloudtrail:us-west-2:111122223333:trail/Default", "other": "x"},
+            "arn:aws:cloudtrail:us-west-2:111122223333:trail/Default",
+        ),
+        ({"Department": "Engineering"}, "Department=Engineering"),  # one entry of the caller's own
+        ({"aws:ssm:SessionId": "s-1", "aws:ssm:TargetId": "i-1"}, None),  # two entries, none naming an object
+        ({"aws:secretsmanager:arn": SECRET, "other": "x"}, None),  # not a key AWS uses
+        ({}, None),
+        ({"SecretARN": 5, "aws:ebs:id": "vol-1"}, "vol-1"),  # a non-string value counts as absent
+        ({"SecretARN": ""}, None),
+        ({"SecretARN": ["x"]}, None),
+        ({"aws:dynamodb:tableName": "T", "aws:dynamodb:subscriberId": 7}, "table/T"),
+        (None, None),
+        ("SecretARN=x", None),  # not an object: ignored, as before resources were read
+        ([{"SecretARN": SECRET}], None),
+    ],
+)
+def test_encryption_context_to_resource(context: object, resource: str | None) -> None:
+    assert resource_of(with_context(context)) == resource
+
+
+def test_service_decrypts_for_a_person_count_distinct_objects() -> None:
+    """A batch read as Stratus Red Team's techniques detonate it, built from the published Decrypt."""
+    records = []
+    for index in range(76):
+        secret = f"{STRATUS_SECRET}{index}"
+        records.append(
+            with_context({"SecretARN": secret, "SecretVersionId": f"v{index}"}, "secretsmanager_decrypt.json")
+        )
+    for index in range(164):
+        parameter = f"{STRATUS_PARAMETER}{index % 42}"
+        records.append(with_context({"PARAMETER_ARN": parameter}, "secretsmanager_decrypt.json"))
+    events = parse_record({"Records": records}).events
+    assert {e.principal for e in events} == {"arn:aws:sts::111122223333:assumed-role/Admin/user01"}
+    assert len({e.resource for e in events}) == 76 + 42
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "x" * 5000,
+        "\x1b[2J\x1b[31mFAKE LOG LINE\r\n",
+        "admin\u202egnp.exe",
+        "a\x00b",
+        "é\u009b" * 400,
+        "\u2066" * 3000,
+    ],
+    ids=["oversize", "ansi-crlf", "bidi", "nul", "c1-long", "isolates-long"],
+)
+def test_hostile_context_values_are_escaped_and_bounded_not_rejected(value: str) -> None:
+    for context in ({"SecretARN": value}, {value: value}):
+        resource = resource_of(with_context(context))
+        assert resource is not None
+        assert len(resource) <= 512
+        assert is_clean_text(resource)  # what check_str accepts: no control or bidi character survives
+        assert resource == resource_of(with_context(context))  # deterministic
+        event = parse_record(with_context(context)).events[0]
+        assert (
+            parse_record(event.to_dict(), "canonical").events[0].resource == resource
+        )  # canonical round trip
+
+
+def test_truncated_values_stay_distinct() -> None:
+    prefix = "arn:aws:s3:::bucket/" + "k" * 600
+    first, second = (resource_of(with_context({"aws:s3:arn": prefix + tail})) for tail in ("/a", "/b"))
+    assert first is not None and second is not None
+    assert len(first) == len(second) == 512
+    assert first[:400] == second[:400] and first != second
+    exact = "arn:aws:s3:::bucket/" + "k" * 492
+    assert resource_of(with_context({"aws:s3:arn": exact})) == exact  # 512 exactly: kept whole
+
+
+def test_large_context_costs_only_the_known_keys() -> None:
+    context = {f"k{index}": "v" for index in range(5000)}
+    assert resource_of(with_context(context)) is None
+    context["aws:ebs:id"] = "vol-9"
+    assert resource_of(with_context(context)) == "vol-9"

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from detector.domain.errors import ParseError
 from detector.domain.events import Event
 from detector.sources import FORMATS, ParseResult, decode_and_parse, parse_record
+from detector.sources._common import MAX_RESOURCE, MAX_STR, is_clean_text
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SETTINGS = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -59,10 +60,13 @@ def seed(name: str) -> dict[str, Any]:
 SEEDS = [
     seed("cloudtrail/kms_decrypt.json"),
     seed("cloudtrail/ec2_example_two_records.json"),
+    seed("cloudtrail/secretsmanager_decrypt.json"),
+    seed("cloudtrail/dynamodb_decrypt.json"),
     seed("vault/openbao_transit_keys_read_denied_response.json"),
     seed("azure/keyget_record.json"),
     seed("gcp/panther_kms_disable_key_version.json"),
     orjson.loads((FIXTURES / "canonical" / "events.jsonl").read_bytes().splitlines()[0]),
+    orjson.loads((FIXTURES / "canonical" / "events.jsonl").read_bytes().splitlines()[3]),  # has a resource
 ]
 
 
@@ -92,6 +96,10 @@ def check(obj: object, fmt: str = "auto") -> None:
             assert isinstance(value, str)
             assert value
         assert event.outcome in ("success", "denied", "error")
+        if event.resource is not None:
+            assert isinstance(event.resource, str)
+            assert len(event.resource) <= MAX_STR  # MAX_RESOURCE when a source parser extracted it
+            assert is_clean_text(event.resource)
 
 
 @SETTINGS
@@ -117,3 +125,20 @@ def test_published_records_with_one_field_replaced(data: st.DataObject) -> None:
 def test_random_bytes(raw: bytes) -> None:
     with contextlib.suppress(ParseError):
         decode_and_parse(raw, max_bytes=150)
+
+
+@SETTINGS
+@given(json_values, st.booleans())
+def test_any_encryption_context_never_rejects_the_record(context: object, as_vault_context: bool) -> None:
+    """What the caller put in the context decides ``resource`` only, never whether the event is kept."""
+    if as_vault_context:
+        record = seed("vault/transit_decrypt_denied_response.json")
+        record["request"]["data"] = {"context": context}
+    else:
+        record = seed("cloudtrail/secretsmanager_decrypt.json")
+        record["requestParameters"]["encryptionContext"] = context
+    result = parse_record(record)
+    assert len(result.events) == 1
+    resource = result.events[0].resource
+    assert resource is None or len(resource) <= MAX_RESOURCE
+    check(record)

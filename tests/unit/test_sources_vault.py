@@ -12,6 +12,7 @@ import pytest
 from detector.domain.errors import ParseError
 from detector.domain.operations import OpClass, classify
 from detector.sources import decode_and_parse, parse_record
+from detector.sources._common import is_clean_text
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vault"
 
@@ -152,3 +153,54 @@ def test_missing_path_names_the_field() -> None:
     del entry["request"]["path"]
     with pytest.raises(ParseError, match=r"request\.path"):
         parse_record(entry, "vault")
+
+
+# --- resource: the transit ``context`` parameter when the audit device logs it in clear --------------------
+
+
+def with_data(data: object, name: str = "transit_decrypt_denied_response.json") -> dict[str, Any]:
+    """A published entry with its ``request.data`` replaced (derived in the test)."""
+    entry = load(name)
+    entry["request"]["data"] = data
+    return entry
+
+
+def test_published_entries_have_no_resource() -> None:
+    for name in (
+        "transit_decrypt_denied_response.json",  # data holds only the HMAC'd ciphertext
+        "transit_encrypt_raw_response.json",  # log_raw, but no context parameter
+        "openbao_transit_keys_read_denied_response.json",
+    ):
+        assert [e.resource for e in parse_record(load(name)).events] == [None]
+
+
+@pytest.mark.parametrize(
+    ("data", "resource"),
+    [
+        ({"ciphertext": "vault:v1:abc", "context": "dGVuYW50LTQy"}, "dGVuYW50LTQy"),  # log_raw: in clear
+        ({"ciphertext": "hmac-sha256:1f", "context": "hmac-sha256:56691b97f2abe696536367ebf4b14a0e"}, None),
+        ({"context": ""}, None),
+        ({"context": 42}, None),
+        ({"batch_input": [{"context": "YQ=="}, {"context": "Yg=="}]}, None),  # one context per item
+        (None, None),
+        (["context"], None),
+        ("context", None),
+    ],
+)
+def test_transit_context_to_resource(data: object, resource: str | None) -> None:
+    assert [e.resource for e in parse_record(with_data(data)).events] == [resource]
+
+
+def test_context_on_encrypt_entry_logged_raw() -> None:
+    entry = load("transit_encrypt_raw_response.json")
+    entry["request"]["data"]["context"] = "cHJvamVjdC03"
+    assert parse_record(entry).events[0].resource == "cHJvamVjdC03"
+
+
+@pytest.mark.parametrize(
+    "value", ["c" * 4000, "\x1b]0;pwned\x07\r\nFAKE", "a\u202eb"], ids=["oversize", "osc", "bidi"]
+)
+def test_hostile_context_is_escaped_and_bounded_not_rejected(value: str) -> None:
+    event = parse_record(with_data({"context": value})).events[0]
+    assert event.resource is not None and len(event.resource) <= 512 and is_clean_text(event.resource)
+    assert parse_record(event.to_dict(), "canonical").events[0].resource == event.resource
