@@ -4,6 +4,28 @@ The history span is clean traffic (services, people, AWS integrations, scheduled
 key administration). The test span continues the same traffic and adds attack scenarios and benign
 surprises, each labelled with its keys, principal and time range. Every random draw comes from one
 PCG64 generator, so a seed always gives the same output.
+
+``strength`` (``0 < strength <= 1``) weakens every attack toward normal traffic, so detection can be
+measured on subtle attacks; benign surprises keep their full size. A rate multiplier ``m`` (how many times
+the normal rate an attack runs at) becomes ``1 + (m - 1) * strength`` and a count ``n`` becomes
+``max(1, round(n * strength))``, never below what the family needs. Durations, places, people and keys
+stay as they are. Each family is generated exactly as at full strength, with the same random draws, and
+then thinned: a burst keeps an evenly spaced subset of its events (always its first one, so the label
+starts at the same moment) and a sequence of operations keeps its last, most damaging calls. So a seed
+picks the same instances, keys, principals and start times at every strength. Per family, strength scales:
+
+- exfiltration_spike: the rate multiplier (20 to 60 times the key's mean rate).
+- foreign_geography: the number of calls from the foreign place.
+- impossible_travel: the number of far-away calls (at least one; the owner's own call at home before it is
+  background and stays).
+- destructive_operations: the number of operations issued; the destructive last call always stays.
+- denied_probing: the number of keys probed (at least two), each with its one to three refused calls.
+- low_and_slow: the peak level: the key ends at ``1 + level`` times its usual rate, ``1 + level * strength``
+  when weakened.
+- new_principal: the number of calls by the new principal.
+- off_hours: the number of night-time calls.
+- ransom_reencryption: the number of re-encryption calls on both keys (at least one ReEncrypt) and of the
+  final key-administration calls (the ScheduleKeyDeletion or PutKeyPolicy stays).
 """
 
 from __future__ import annotations
@@ -293,10 +315,17 @@ class _World:
     used_people: set[str] = field(default_factory=set)
     instances: list[_Inst] = field(default_factory=list)
     history_uas: set[int] = field(default_factory=set)
+    strength: float = 1.0
 
 
 def simulate(
-    *, keys: int = 30, days: float = 4, seed: int = 7, test_days: float = 1, start: float | None = None
+    *,
+    keys: int = 30,
+    days: float = 4,
+    seed: int = 7,
+    test_days: float = 1,
+    start: float | None = None,
+    strength: float = 1.0,
 ) -> Simulation:
     """Generate ``days`` of KMS usage for ``keys`` keys; the last ``test_days`` carry labelled scenarios.
 
@@ -311,6 +340,10 @@ def simulate(
     start
         Epoch seconds of the first minute (rounded down to the minute); defaults to
         :data:`DEFAULT_START`, so the output never depends on the clock.
+    strength
+        How strong the attacks are, ``0 < strength <= 1``: 0.3 gives a third of the extra rate or of the
+        events of each attack (see the module docstring). At 1.0 the output is that of earlier versions;
+        at any strength a seed gives the same instances, keys, principals and start times.
 
     Returns
     -------
@@ -331,17 +364,20 @@ def simulate(
         raise ValueError("simulate needs at least 3 keys")
     if not 0 < test_days < days:
         raise ValueError("test_days must be positive and shorter than days")
+    if not 0 < strength <= 1:
+        raise ValueError("strength must be in (0, 1]")
     t0 = math.floor((DEFAULT_START if start is None else start) / 60.0) * 60.0
     minutes = round(days * 1440)
     test_min = minutes - round(test_days * 1440)
     clock = _Clock(t0, minutes, test_min, t0 + 60.0 * np.arange(minutes, dtype=np.float64))
     rng = Generator(PCG64(seed))
     accounts = _accounts(rng)
-    w = _World(rng, clock, _Log(), accounts)
+    w = _World(rng, clock, _Log(), accounts, strength=float(strength))
     _build_org(w, keys)
     _emit_baseline(w)
     _inject(w, max(2, round(2 * test_days)))
-    return _finish(w, {"seed": seed, "keys": keys, "days": days, "test_days": test_days})
+    args = {"seed": seed, "keys": keys, "days": days, "test_days": test_days, "strength": float(strength)}
+    return _finish(w, args)
 
 
 # ---------------------------------------------------------------- the organisation
@@ -668,11 +704,17 @@ def _seq(
     gap: tuple[float, float] = (2.0, 30.0),
     outcome: int = 0,
     tag: int = -1,
+    keep: int | None = None,
 ) -> float:
-    """Emit ``ops`` one after another from ``t0``, a few seconds apart; return the last time."""
+    """Emit ``ops`` one after another from ``t0``, a few seconds apart; return the last time.
+
+    With ``keep``, only the last ``keep`` operations are issued, from ``t0`` on, after the same draws.
+    """
     gaps = w.rng.uniform(gap[0], gap[1], size=len(ops))
     gaps[0] = 0.0
     ts = t0 + np.cumsum(gaps)
+    if keep is not None:
+        ts, ops = ts[:keep], ops[len(ops) - keep :]
     op = np.asarray([w.log.intern("op", o) for o in ops], dtype=np.int64)
     w.log.add(ts, key, op, who[0], who[1], who[2], outcome=outcome, tag=tag)
     return float(ts[-1])
@@ -798,8 +840,13 @@ def _when(w: _World, length: int, tz: float, phase: str, keys: Sequence[int]) ->
 
 
 def _burst(w: _World, tag: int, k: int, m0: int, rate: FloatArray, who: tuple[int, list[int], list[int]],
-           ops: dict[str, float], outcome: int = 0) -> None:  # fmt: skip
-    """Poisson traffic at ``rate`` per minute from minute ``m0`` by principal ``who[0]``."""
+           ops: dict[str, float], outcome: int = 0, *, share: float = 1.0, must: str | None = None,
+           ) -> None:  # fmt: skip
+    """Poisson traffic at ``rate`` per minute from minute ``m0`` by principal ``who[0]``.
+
+    A ``share`` below 1 keeps that part of the events (see :func:`_thin`), after the same random draws;
+    ``must`` names an operation the kept events still include if the burst had one.
+    """
     rng, clock = w.rng, w.clock
     rate = rate[: max(1, clock.minutes - m0)]
     counts = rng.poisson(rate)
@@ -813,7 +860,39 @@ def _burst(w: _World, tag: int, k: int, m0: int, rate: FloatArray, who: tuple[in
     ts, n = ts[keep], int(keep.sum())
     addr = _choice(rng, who[1], np.ones(len(who[1])), n)
     ua = _choice(rng, who[2], np.ones(len(who[2])), n)
-    w.log.add(ts, k, _ops(w, ops, n), who[0], addr, ua, outcome=outcome, tag=tag)
+    op = _ops(w, ops, n)
+    if share < 1.0:
+        rows = _thin(ts, share, op, None if must is None else w.log.intern("op", must))
+        ts, op, addr, ua = ts[rows], op[rows], addr[rows], ua[rows]
+    w.log.add(ts, k, op, who[0], addr, ua, outcome=outcome, tag=tag)
+
+
+def _thin(ts: FloatArray, share: float, op: IntArray, must: int | None) -> IntArray:
+    """Rows of an evenly spaced ``share`` of the events (at least one, the first always), in row order.
+
+    If ``must`` (an op index) occurs among the events but not among those kept, its first event is added.
+    """
+    n = len(ts)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(ts, kind="stable")
+    count = _scaled(n, share)
+    picks = order[np.floor(np.linspace(0, n - 1, count) + 0.5).astype(np.int64)]
+    if must is not None and not (op[picks] == must).any():
+        hits = np.flatnonzero(op[order] == must)
+        if len(hits):
+            picks = np.append(picks, order[hits[0]])
+    return np.sort(picks)
+
+
+def _scaled(count: int, strength: float, least: int = 1) -> int:
+    """``count`` scaled by ``strength``: ``max(least, round(count * strength))``, at most ``count``."""
+    return min(count, max(least, round(count * strength)))
+
+
+def _toward_normal(multiplier: float, strength: float) -> float:
+    """A rate ``multiplier`` (times the normal rate) moved toward 1 by ``strength``."""
+    return 1.0 + (multiplier - 1.0) * strength
 
 
 def _new_role(w: _World, key: _Key) -> int:
@@ -863,13 +942,16 @@ def _human_streams(w: _World, pred: Callable[[_Stream], bool]) -> _Stream:
 
 
 def _exfiltration(w: _World, i: int, tag: int) -> _Inst:
+    """Strength scales the rate multiplier."""
     k = _choose_key(w, lambda key: key.env == "production")
     key, s = w.log.keys[k], _main_stream(w, k)
-    length, mult = int(w.rng.integers(5, 21)), float(w.rng.uniform(20, 60))
+    length, full = int(w.rng.integers(5, 21)), float(w.rng.uniform(20, 60))
+    mult = _toward_normal(full, w.strength)
     m0 = _when(w, length, key.tz, _phase(i), [k])
     addrs = _aws_addrs(w, key.region, 1) if i % 2 else [_main_addr(s)]
     ops = {"Decrypt": 0.93, "GenerateDataKey": 0.07}
-    _burst(w, tag, k, m0, np.full(length, mult * key.mean), (_known(s), addrs, _agents(w, s.uas)[:1]), ops)
+    who = (_known(s), addrs, _agents(w, s.uas)[:1])
+    _burst(w, tag, k, m0, np.full(length, full * key.mean), who, ops, share=mult / full)
     where = "a new address in its home region" if i % 2 else "one of its usual addresses"
     text = (
         f"Credentials of {_name(w, _known(s))} decrypted with {key.alias} at about {mult:.0f} times the "
@@ -879,6 +961,7 @@ def _exfiltration(w: _World, i: int, tag: int) -> _Inst:
 
 
 def _foreign(w: _World, i: int, tag: int) -> _Inst:
+    """Strength scales the number of calls from the foreign place."""
     k = _choose_key(w, lambda key: key.env == "production")
     key, s = w.log.keys[k], _main_stream(w, k)
     place = _pick(w.rng, list(_FOREIGN))
@@ -887,7 +970,7 @@ def _foreign(w: _World, i: int, tag: int) -> _Inst:
     length = int(w.rng.integers(10, 41))
     m0 = _when(w, length, key.tz, _phase(i), [k])
     rate = np.full(length, float(w.rng.uniform(0.2, 1.0)) * key.mean)
-    _burst(w, tag, k, m0, rate, (_known(s), addrs, _agents(w, s.uas)[:1]), s.ops)
+    _burst(w, tag, k, m0, rate, (_known(s), addrs, _agents(w, s.uas)[:1]), s.ops, share=w.strength)
     text = (
         f"Credentials of {_name(w, _known(s))} used {key.alias} for {length} minutes from {place} "
         f"({country}), a country the organisation never operates from."
@@ -896,6 +979,7 @@ def _foreign(w: _World, i: int, tag: int) -> _Inst:
 
 
 def _impossible_travel(w: _World, i: int, tag: int) -> _Inst:
+    """Strength scales the number of far-away calls; the call at home before them stays."""
     s = _human_streams(w, lambda s: True)
     human = next(h for h in w.humans if h.name == s.owner)
     _, lat, lon, tz, _ = _OFFICES[human.office]
@@ -922,7 +1006,8 @@ def _impossible_travel(w: _World, i: int, tag: int) -> _Inst:
         _HUMAN_OPS,
     )
     rate = np.full(length, float(w.rng.uniform(1.0, 3.0)))
-    _burst(w, tag, s.key, m0 + 3 + gap, rate, (human.principal, far, _agents(w, human.uas)[:1]), _HUMAN_OPS)
+    who = (human.principal, far, _agents(w, human.uas)[:1])
+    _burst(w, tag, s.key, m0 + 3 + gap, rate, who, _HUMAN_OPS, share=w.strength)
     text = (
         f"{_name(w, human.principal)} used {w.log.keys[s.key].alias} from {human.office} and about {gap} "
         f"minutes later from {place}, {_km((lat, lon), (lat2, lon2)):.0f} km away."
@@ -931,6 +1016,7 @@ def _impossible_travel(w: _World, i: int, tag: int) -> _Inst:
 
 
 def _destructive(w: _World, i: int, tag: int) -> _Inst:
+    """Strength scales the number of operations issued; the last, destructive one always stays."""
     k = _choose_key(w, lambda key: key.env == "production")
     key, s = w.log.keys[k], _main_stream(w, k)
     variants = (
@@ -938,7 +1024,8 @@ def _destructive(w: _World, i: int, tag: int) -> _Inst:
         ("DescribeKey", "GetKeyPolicy", "PutKeyPolicy", "ScheduleKeyDeletion"),
         ("GetKeyPolicy", "PutKeyPolicy", "DisableKey"),
     )
-    ops = variants[i % 3]
+    full = variants[i % 3]
+    ops = full[len(full) - _scaled(len(full), w.strength) :]
     if i % 2 and any(x.kind == "human" for x in w.streams):
         owner = _human_streams(w, lambda s: True).owner
         human = next(h for h in w.humans if h.name == owner)
@@ -946,12 +1033,14 @@ def _destructive(w: _World, i: int, tag: int) -> _Inst:
     else:
         who = (_known(s), _main_addr(s), _agents(w, s.uas)[0])
     m0 = _when(w, 5, key.tz, _phase(i), [k])
-    _seq(w, w.clock.start + 60.0 * m0 + float(w.rng.uniform(0, 60)), k, ops, who, gap=(5.0, 60.0), tag=tag)
+    t0 = w.clock.start + 60.0 * m0 + float(w.rng.uniform(0, 60))
+    _seq(w, t0, k, full, who, gap=(5.0, 60.0), tag=tag, keep=len(ops))
     text = f"{_name(w, who[0])}, which never administers keys, ran {', '.join(ops)} on {key.alias}."
     return _Inst("destructive_operations", "attack", [k], _name(w, who[0]), text)
 
 
 def _denied_probing(w: _World, i: int, tag: int) -> _Inst:
+    """Strength scales the number of keys probed (at least two; the first probed stay), not their calls."""
     rng = w.rng
     if i % 2 == 0:
         office = _pick(rng, list(w.office_addrs))
@@ -974,23 +1063,29 @@ def _denied_probing(w: _World, i: int, tag: int) -> _Inst:
     ops = _ops(
         w, {"Decrypt": 0.5, "DescribeKey": 0.25, "GenerateDataKey": 0.15, "GetKeyPolicy": 0.1}, len(calls)
     )
-    w.log.add(ts, rng.permutation(calls), ops, who[0], who[1], who[2], outcome=1, tag=tag)
+    calls = rng.permutation(calls)
+    _, first = np.unique(calls, return_index=True)
+    keys = calls[np.sort(first)[: _scaled(len(keys), w.strength, least=2)]]
+    probed = np.isin(calls, keys)
+    w.log.add(ts[probed], calls[probed], ops[probed], who[0], who[1], who[2], outcome=1, tag=tag)
     text = f"{_name(w, who[0])} was refused on {len(keys)} different keys within {length} minutes."
     return _Inst("denied_probing", "attack", sorted(int(k) for k in keys), _name(w, who[0]), text)
 
 
 def _low_and_slow(w: _World, i: int, tag: int) -> _Inst:
+    """Strength scales the peak level: the key's multiplier ``1 + level`` becomes ``1 + level * strength``."""
     k = _choose_key(w, lambda key: key.env == "production" and key.pattern == "always")
     key, s = w.log.keys[k], _main_stream(w, k)
-    length, level = int(w.rng.integers(60, 181)), float(w.rng.uniform(0.8, 1.6))
+    length, full = int(w.rng.integers(60, 181)), float(w.rng.uniform(0.8, 1.6))
+    level = full * w.strength  # _toward_normal(1 + full, strength) - 1
     m0 = _when(w, length, key.tz, _phase(i), [k])
     base = key.rate[m0 : m0 + length]
-    rate = level * base * np.arange(1, len(base) + 1) / len(base)
+    rate = full * base * np.arange(1, len(base) + 1) / len(base)
     if i % 2 == 0:
         who, how = (_new_role(w, key), [_main_addr(s)], _agents(w, s.uas)[:1]), "a role never seen before"
     else:
         who, how = (_known(s), _aws_addrs(w, key.region, 1), _agents(w, s.uas)[:1]), "a new address prefix"
-    _burst(w, tag, k, m0, rate, who, {"Decrypt": 1.0})
+    _burst(w, tag, k, m0, rate, who, {"Decrypt": 1.0}, share=w.strength)
     text = (
         f"Decrypt calls on {key.alias} by {_name(w, who[0])} ({how}) rose slowly over {length} minutes "
         f"to about {level:.1f} times the key's usual rate on top of normal traffic."
@@ -999,30 +1094,35 @@ def _low_and_slow(w: _World, i: int, tag: int) -> _Inst:
 
 
 def _new_principal(w: _World, i: int, tag: int) -> _Inst:
+    """Strength scales the number of calls by the new principal."""
     k = _choose_key(w, lambda key: key.env == "production")
     key, s = w.log.keys[k], _main_stream(w, k)
     length = int(w.rng.integers(10, 41))
     m0 = _when(w, length, key.tz, _phase(i), [k])
     if i % 2 == 0:
         rate = np.full(length, float(w.rng.uniform(0.2, 0.8)) * key.mean)
-        _burst(w, tag, k, m0, rate, (p := _new_role(w, key), [_main_addr(s)], _agents(w, s.uas)[:1]), s.ops)
+        who = (p := _new_role(w, key), [_main_addr(s)], _agents(w, s.uas)[:1])
+        _burst(w, tag, k, m0, rate, who, s.ops, share=w.strength)
     else:
         office = _OFFICE_OF[_REGIONS[key.region][0]]
         addrs = w.office_addrs.get(office) or _isp_addrs(w, office, 2)
         rate = np.full(length, float(w.rng.uniform(0.3, 1.5)))
-        _burst(w, tag, k, m0, rate, (p := _newcomer(w), addrs, _agents(w, _human_uas(w))[:1]), _HUMAN_OPS)
+        who = (p := _newcomer(w), addrs, _agents(w, _human_uas(w))[:1])
+        _burst(w, tag, k, m0, rate, who, _HUMAN_OPS, share=w.strength)
     text = f"{_name(w, p)}, never seen before, used {key.alias} for data operations for {length} minutes."
     return _Inst("new_principal", "attack", [k], _name(w, p), text)
 
 
 def _off_hours(w: _World, i: int, tag: int) -> _Inst:
+    """Strength scales the number of night-time calls."""
     s = _human_streams(w, lambda s: w.log.keys[s.key].pattern == "business")
     human = next(h for h in w.humans if h.name == s.owner)
     length = int(w.rng.integers(10, 41))
     m0 = _when(w, length, _OFFICES[human.office][3], "night", [s.key])
     addrs = human.addrs[-1:] if i % 2 == 0 else _isp_addrs(w, human.office, 1)
     rate = np.full(length, float(w.rng.uniform(0.3, 1.5)))
-    _burst(w, tag, s.key, m0, rate, (human.principal, addrs, _agents(w, human.uas)[:1]), _HUMAN_OPS)
+    who = (human.principal, addrs, _agents(w, human.uas)[:1])
+    _burst(w, tag, s.key, m0, rate, who, _HUMAN_OPS, share=w.strength)
     where = "a home connection they use" if i % 2 == 0 else "a new home connection"
     text = (
         f"{_name(w, human.principal)} used business-hours key {w.log.keys[s.key].alias} at night local "
@@ -1032,6 +1132,7 @@ def _off_hours(w: _World, i: int, tag: int) -> _Inst:
 
 
 def _ransom(w: _World, i: int, tag: int) -> _Inst:
+    """Strength scales the re-encryption calls on both keys and the final ones (the destructive one stays)."""
     rng = w.rng
     k = _choose_key(w, lambda key: key.env == "production")
     key, s = w.log.keys[k], _main_stream(w, k)
@@ -1043,19 +1144,15 @@ def _ransom(w: _World, i: int, tag: int) -> _Inst:
     m0 = _when(w, length + 6, key.tz, _phase(i), [k])
     addrs = _aws_addrs(w, key.region, 1) if i % 2 else [_main_addr(s)]
     who = (_known(s), addrs, _agents(w, s.uas)[:1])
-    _burst(w, tag, k, m0, np.full(length, 0.6 * total), who, {"ReEncrypt": 0.75, "Decrypt": 0.25})
-    _burst(
-        w,
-        tag,
-        e,
-        m0,
-        np.full(length, 0.4 * total),
-        who,
-        {"Encrypt": 0.5, "GenerateDataKeyWithoutPlaintext": 0.5},
-    )
+    share = w.strength
+    reencrypt = {"ReEncrypt": 0.75, "Decrypt": 0.25}
+    _burst(w, tag, k, m0, np.full(length, 0.6 * total), who, reencrypt, share=share, must="ReEncrypt")
+    encrypt = {"Encrypt": 0.5, "GenerateDataKeyWithoutPlaintext": 0.5}
+    _burst(w, tag, e, m0, np.full(length, 0.4 * total), who, encrypt, share=share)
     final = ("DescribeKey", "ScheduleKeyDeletion") if i % 2 == 0 else ("GetKeyPolicy", "PutKeyPolicy")
     t = w.clock.start + 60.0 * (m0 + length) + float(rng.uniform(60, 300))
-    _seq(w, t, k, final, (who[0], addrs[0], _agents(w, s.uas)[0]), gap=(5.0, 40.0), tag=tag)
+    last = (who[0], addrs[0], _agents(w, s.uas)[0])
+    _seq(w, t, k, final, last, gap=(5.0, 40.0), tag=tag, keep=_scaled(len(final), share))
     text = (
         f"{_name(w, who[0])} re-encrypted data from {key.alias} under outside key {ext.key_id} for {length} "
         f"minutes, then ran {final[-1]} on {key.alias}."

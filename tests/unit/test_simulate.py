@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import re
+from typing import Any
 
 import pytest
 
@@ -13,9 +16,17 @@ from detector.simulate import ATTACKS, BENIGN, GENERATOR, Simulation, simulate
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
+SIM_ARGS: dict[str, Any] = {"keys": 8, "days": 1.5, "test_days": 0.5, "seed": 3}
+
+
 @pytest.fixture(scope="module")
 def sim() -> Simulation:
-    return simulate(keys=8, days=1.5, test_days=0.5, seed=3)
+    return simulate(**SIM_ARGS)
+
+
+@pytest.fixture(scope="module")
+def weak() -> Simulation:
+    return simulate(**SIM_ARGS, strength=0.3)
 
 
 def _dump(s: Simulation) -> str:
@@ -158,3 +169,100 @@ def test_rejects_bad_spans() -> None:
         simulate(keys=5, days=1, test_days=1)
     with pytest.raises(ValueError, match="keys"):
         simulate(keys=2)
+
+
+def _digest(s: Simulation) -> tuple[int, int, str, str]:
+    h = hashlib.sha256()
+    for e in s.history + s.test:
+        h.update(
+            f"{e.event_id} {format_ts(e.ts)} {e.key_id} {e.operation} {e.principal} {e.outcome}\n".encode()
+        )
+    labels = json.loads(json.dumps(s.labels))
+    labels["meta"].pop("strength")
+    return (
+        len(s.history),
+        len(s.test),
+        h.hexdigest(),
+        hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest(),
+    )
+
+
+def test_full_strength_gives_the_output_of_before_strength_existed() -> None:
+    # Digest of the run as generated before the strength parameter existed (same numpy PCG64 stream):
+    # event ids, times, keys, operations, principals, outcomes and the labels but for meta["strength"].
+    # A deliberate change to the generator changes it: then bump GENERATOR and record the new digest.
+    before = (
+        6327,
+        13395,
+        "61d761505b0deb5f17051ebeae31b07ebad72a1e58860974d720e10688741f21",
+        "88e79c8577eab1af823098408c88af2fa66740a5fa58bc9045b14493f188e2e7",
+    )
+    default = simulate(keys=4, days=1, test_days=0.5, seed=1)
+    full = simulate(keys=4, days=1, test_days=0.5, seed=1, strength=1.0)
+    assert _digest(default) == _digest(full) == before
+    assert [(e.event_id, e.ts) for e in default.test] == [(e.event_id, e.ts) for e in full.test]
+
+
+def test_meta_records_strength(sim: Simulation, weak: Simulation) -> None:
+    assert sim.labels["meta"]["strength"] == 1.0
+    assert weak.labels["meta"]["strength"] == 0.3
+    assert weak.labels["meta"]["seed"] == sim.labels["meta"]["seed"]
+
+
+def test_weaker_attacks_have_fewer_events_in_the_same_instances(sim: Simulation, weak: Simulation) -> None:
+    full_by_id = {s["id"]: s for s in sim.labels["scenarios"]}
+    weak_by_id = {s["id"]: s for s in weak.labels["scenarios"]}
+    assert full_by_id.keys() == weak_by_id.keys()
+    totals = {name: [0, 0] for name in ATTACKS}
+    for sid, f in full_by_id.items():
+        w = weak_by_id[sid]
+        assert (w["scenario"], w["principal"], w["start"]) == (f["scenario"], f["principal"], f["start"])
+        n_full, n_weak = len(sim.label_event_ids[sid]), len(weak.label_event_ids[sid])
+        if f["scenario"] in BENIGN:
+            assert (w["key_ids"], w["end"], n_weak) == (f["key_ids"], f["end"], n_full)
+            continue
+        if f["scenario"] == "denied_probing":
+            assert set(w["key_ids"]) < set(f["key_ids"]) and len(w["key_ids"]) >= 2
+        else:
+            assert w["key_ids"] == f["key_ids"]
+        assert 1 <= n_weak <= n_full
+        totals[f["scenario"]][0] += n_full
+        totals[f["scenario"]][1] += n_weak
+    for name, (n_full, n_weak) in totals.items():
+        assert n_weak < n_full, name
+    # rates and counts scale by about the strength (exfiltration: 1 + (m - 1) * 0.3 of m, m = 20 to 60)
+    for name in ("exfiltration_spike", "low_and_slow", "ransom_reencryption"):
+        assert 0.25 < totals[name][1] / totals[name][0] < 0.4, name
+
+
+def test_strength_leaves_clean_traffic_alone(sim: Simulation, weak: Simulation) -> None:
+    assert [(e.ts, e.key_id, e.principal) for e in weak.history] == [
+        (e.ts, e.key_id, e.principal) for e in sim.history
+    ]
+    injected = {i for ids in weak.label_event_ids.values() for i in ids}
+    assert len(weak.test) - len(injected) == len(sim.test) - sum(map(len, sim.label_event_ids.values()))
+
+
+def test_weakest_attacks_keep_what_makes_their_family() -> None:
+    s = simulate(**SIM_ARGS, strength=0.01)
+    by_id = _by_id(s)
+    for label in s.labels["scenarios"]:
+        events = [by_id[i] for i in s.label_event_ids[label["id"]]]
+        ops = {e.operation for e in events}
+        assert events and {e.principal for e in events} == {label["principal"]}
+        if label["scenario"] == "denied_probing":
+            assert {e.outcome for e in events} == {"denied"} and len({e.key_id for e in events}) >= 2
+        if label["scenario"] == "destructive_operations":
+            assert ops & {"DisableKey", "ScheduleKeyDeletion", "PutKeyPolicy"}
+        if label["scenario"] == "ransom_reencryption":
+            assert "ReEncrypt" in ops and ops & {"ScheduleKeyDeletion", "PutKeyPolicy"}
+            assert len({e.key_id for e in events}) == 2
+        if label["scenario"] == "impossible_travel":
+            home = [e for e in s.test if e.principal == events[0].principal and e.ts < events[0].ts]
+            assert home and home[-1].country != events[0].country
+
+
+@pytest.mark.parametrize("strength", [0.0, -0.3, 1.01, math.nan])
+def test_rejects_bad_strength(strength: float) -> None:
+    with pytest.raises(ValueError, match="strength"):
+        simulate(keys=3, days=1, test_days=0.5, strength=strength)
