@@ -17,6 +17,7 @@ from detector import (
     response_commands,
     store_commands,
     stream_commands,
+    suite_commands,
     user_commands,
 )
 from detector.domain.errors import KeyWatchError
@@ -56,7 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, catalog=False)
     p.add_argument("--out", type=Path, required=True, metavar="MODEL_DIR")
     p.add_argument("--dead-letter", type=Path, metavar="FILE")
-    p.add_argument("--db", metavar="URL", help="skip the windows of this store's false-positive verdicts")
+    p.add_argument(
+        "--db",
+        metavar="URL",
+        help="learn this store's false-positive verdicts as normal; leave out its true positives",
+    )
 
     p = sub.add_parser("replay", help="run logs through the detector in event-time order")
     _inputs(p)
@@ -99,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_commands.add_parsers(sub)
     api_commands.add_parsers(sub)
     model_commands.add_parsers(sub)
+    suite_commands.add_parsers(sub)
 
     actions = sub.add_parser("alerts", help="query alerts").add_subparsers(dest="action", required=True)
     p = actions.add_parser("list", help="stored alerts, newest first")

@@ -24,10 +24,10 @@ from detector.domain.alerts import Alert
 from detector.domain.catalog import KeyCatalog
 from detector.domain.errors import ConfigError
 from detector.domain.events import Event
-from detector.domain.suppressions import exclude_spans
+from detector.domain.suppressions import Verdict, exclude_spans
 from detector.evaluation import evaluate
 from detector.features.geo import Enricher
-from detector.model_commands import false_positive_spans, verdict_labels
+from detector.model_commands import verdict_labels, verdict_spans
 from detector.pipeline import Pipeline
 from detector.training import train
 
@@ -86,7 +86,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     started = time.perf_counter()
     batch = read_events(args.inputs, args.format, args.dead_letter)
-    events, feedback = _without_false_positives(batch.events, args)
+    events, feedback = _without_true_positives(batch.events, args)
     gc.freeze()
     with collector_paused():
         model = train(events, settings.detection, enricher_for(settings))
@@ -103,17 +103,32 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _without_false_positives(
+def _without_true_positives(
     events: list[Event], args: argparse.Namespace
 ) -> tuple[list[Event], dict[str, int] | None]:
-    """With ``--db``: leave out the events inside every false-positive alert's span, and say so."""
+    """With ``--db``: leave out the events of every confirmed attack, and say what the verdicts teach.
+
+    Training learns everything it is given as normal: a false positive's windows are learned
+    (the behaviour analysts judged benign stops alerting), a true positive's are left out (an
+    attack must never become normal).
+    """
     url = getattr(args, "db", None)
     if not url:
         return events, None
-    spans = false_positive_spans(url, args.config)
-    kept, excluded = exclude_spans(events, spans)
-    print(f"verdicts: {len(spans)} false-positive windows leave out {excluded:,} events from training")
-    return kept, {"false_positive_windows_excluded": len(spans), "events_excluded": excluded}
+    attacks = verdict_spans(url, args.config, Verdict.TRUE_POSITIVE)
+    benign = verdict_spans(url, args.config, Verdict.FALSE_POSITIVE)
+    kept, excluded = exclude_spans(events, attacks)
+    learned = exclude_spans(kept, benign)[1] if benign else 0
+    print(
+        f"verdicts: {len(attacks)} true-positive windows leave out {excluded:,} events; "
+        f"{len(benign)} false-positive windows are learned as normal ({learned:,} events)"
+    )
+    return kept, {
+        "true_positive_windows_excluded": len(attacks),
+        "events_excluded": excluded,
+        "false_positive_windows_learned": len(benign),
+        "events_learned": learned,
+    }
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

@@ -58,6 +58,7 @@ class NewGeographySettings(_Frozen):
     enabled: bool = True
     min_events: int = Field(1, ge=1)
     alert_known_org_country_by_known_principal: bool = False
+    routine_min_events: int = Field(20, ge=1)
 
 
 class ImpossibleTravelSettings(_Frozen):
@@ -84,9 +85,46 @@ class DriftSettings(_Frozen):
     min_unfamiliar_share: float = Field(0.05, ge=0, le=1)
 
 
+class SeasonalVolumeSettings(_Frozen):
+    enabled: bool = True
+    rise: float = Field(2.0, gt=1)
+    min_evidence: float = Field(3.0, ge=0)
+    max_p_value: float = Field(1e-6, gt=0, lt=1)
+    min_ratio: float = Field(1.5, ge=1)
+    level_spread_floor: float = Field(0.05, ge=0)
+    min_windows: int = Field(3, ge=1)
+    familiar_minutes: float = Field(120.0, ge=0)
+    idle_share: float = Field(0.1, ge=0, le=1)
+    max_evidence: float = Field(10.0, gt=0)
+    peer_min_keys: int = Field(3, ge=2)
+    peer_minutes: float = Field(30.0, gt=0)
+    prior_hours: float = Field(0.25, gt=0)
+    min_excess: float = Field(20.0, ge=1)
+    min_excess_per_hour: float = Field(20.0, ge=0)
+    high_ratio: float = Field(10.0, gt=1)
+    level_half_life_windows: float = Field(720.0, gt=0)
+    level_min_expected: float = Field(50.0, ge=0)
+
+
+class ObjectHarvestSettings(_Frozen):
+    enabled: bool = True
+    min_objects: int = Field(20, ge=2)
+    factor: float = Field(3.0, ge=1)
+    horizon_minutes: float = Field(15.0, gt=0)
+    max_tracked: int = Field(4096, ge=16)
+
+
+class NewNetworkSettings(_Frozen):
+    enabled: bool = True
+    min_windows: int = Field(60, ge=1)
+    min_history_hours: float = Field(24.0, ge=0)
+    max_change_rate: float = Field(0.01, ge=0, le=1)
+
+
 class UnusualAdminSettings(_Frozen):
     enabled: bool = True
     alert_admin_by_org_admin: bool = False
+    routine_destructive_events: int = Field(3, ge=1)
 
 
 class DeniedBurstSettings(_Frozen):
@@ -135,6 +173,9 @@ class RulesSettings(_Frozen):
     impossible_travel: ImpossibleTravelSettings = ImpossibleTravelSettings()
     volume_spike: VolumeSpikeSettings = VolumeSpikeSettings()
     rate_drift: DriftSettings = DriftSettings()
+    seasonal_volume: SeasonalVolumeSettings = SeasonalVolumeSettings()
+    object_harvest: ObjectHarvestSettings = ObjectHarvestSettings()
+    new_network: NewNetworkSettings = NewNetworkSettings()
     unusual_admin: UnusualAdminSettings = UnusualAdminSettings()
     denied_burst: DeniedBurstSettings = DeniedBurstSettings()
     off_hours: OffHoursSettings = OffHoursSettings()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from detector.domain.alerts import Alert
@@ -37,6 +37,8 @@ class EvaluationReport:
     median_ttd_windows: float | None
     benign_alerted: int
     alerts_total: int
+    ttd_windows: list[int] = field(default_factory=list)  # per detected attack instance
+    benign_alerts: int = 0  # alerts that match a benign instance and no attack
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -147,13 +149,15 @@ def evaluate(
     alert_list = list(alerts)
     grace = grace_windows * window_seconds
     first_hit: dict[int, float] = {}
-    false_alerts = 0
+    false_alerts = benign_alerts = 0
     for alert in alert_list:
         hits = [i for i, inst in enumerate(instances) if _matches(alert, inst, grace)]
         for i in hits:
             seen = alert.first_window_start + (alert.window_end - alert.window_start)
             first_hit[i] = min(first_hit.get(i, math.inf), seen)
-        false_alerts += not any(instances[i].kind == "attack" for i in hits)
+        false = not any(instances[i].kind == "attack" for i in hits)
+        false_alerts += false
+        benign_alerts += false and bool(hits)
     ttd = {i: max(1, math.ceil((t - instances[i].start) / window_seconds)) for i, t in first_hit.items()}
     rows = _rows(instances, ttd)
     attacks = [i for i, inst in enumerate(instances) if inst.kind == "attack"]
@@ -168,6 +172,8 @@ def evaluate(
         median_ttd_windows=float(statistics.median(found)) if found else None,
         benign_alerted=sum(1 for i in ttd if instances[i].kind != "attack"),
         alerts_total=len(alert_list),
+        ttd_windows=found,
+        benign_alerts=benign_alerts,
     )
 
 

@@ -57,10 +57,10 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def false_positive_spans(url: str, config: Path | None) -> list[Span]:
-    """The key and ``[first_window_start, window_end)`` of every false-positive verdict in a store."""
+def verdict_spans(url: str, config: Path | None, verdict: Verdict) -> list[Span]:
+    """The key and ``[first_window_start, window_end)`` of every alert with ``verdict`` in a store."""
     with open_store(argparse.Namespace(db=url, config=config)) as store:
-        return [Span.of(a) for a in FeedbackRepository(store).verdict_alerts(Verdict.FALSE_POSITIVE)]
+        return [Span.of(a) for a in FeedbackRepository(store).verdict_alerts(verdict)]
 
 
 def verdict_labels(

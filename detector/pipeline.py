@@ -27,6 +27,7 @@ from detector.domain.events import Event
 from detector.features.geo import Enricher
 from detector.features.identity import principal_identity
 from detector.features.learning import learn_principal_window, learn_window
+from detector.features.objects import ObjectTracker
 from detector.features.profiles import Profiles
 from detector.features.schema import to_vector
 from detector.features.travel import TravelTracker
@@ -39,7 +40,7 @@ from detector.features.window import (
     tally_window,
     window_features,
 )
-from detector.rules import KEY_RULES, PRINCIPAL_RULES, RuleContext
+from detector.rules import KEY_RULES, PRINCIPAL_RULES, RuleContext, seasonal_volume
 from detector.rules.base import top_principal
 from detector.scoring.forest import ForestModel
 
@@ -82,6 +83,8 @@ class Pipeline:
         self.enricher = enricher or Enricher(None)
         self.ctx = RuleContext(settings, self.profiles)
         self.travel = TravelTracker(settings.rules.impossible_travel.min_km)
+        harvest = settings.rules.object_harvest
+        self.objects = ObjectTracker(harvest.horizon_minutes * 60, harvest.max_tracked)
         self.book = AlertBook(
             catalog or KeyCatalog.from_mapping(None, settings.severity.catalog_defaults.model_dump()),
             settings.severity,
@@ -203,11 +206,17 @@ class Pipeline:
         idle = self.settings.window.idle_evict_seconds
         self.stats.evicted += self.profiles.evict_idle(now, idle)
         self.travel.evict(now - idle)
-        for key in [k for k, (_, last) in self.ctx.drift.items() if last < now - idle]:
-            del self.ctx.drift[key]
+        self.objects.evict(now - idle)
+        ctx = self.ctx
+        for key in [k for k, (_, last) in ctx.drift.items() if last < now - idle]:
+            del ctx.drift[key]
+        for key in [k for k, state in ctx.volume.items() if state.last < now - idle]:
+            del ctx.volume[key]
         hour = int(now // 3600)
-        for slot in [s for s, (h, _, _) in self.ctx.hourly.items() if h < hour]:
-            del self.ctx.hourly[slot]
+        for slot in [s for s, (h, _, _) in ctx.hourly.items() if h < hour]:
+            del ctx.hourly[slot]
+        for key in [k for k, (h, _) in ctx.seasonal.items() if h < hour]:
+            del ctx.seasonal[key]
         self.book.expire(now)
 
     def _close_period(self, start: float, bucket: dict[str, KeyWindow]) -> None:
@@ -215,6 +224,7 @@ class Pipeline:
         v4, v6 = self._prefix_bits
         tallies = [tally_window(win.events, v4, v6) for win in windows]
         by_principal = principal_windows(windows, self.settings.window.max_evidence, tallies)
+        self.ctx.period = by_principal
         stats = self.stats
         if windows:  # every window of a period spans [start, start + W)
             stats.windows += len(windows)
@@ -226,13 +236,15 @@ class Pipeline:
             if flagged is not None:
                 flagged_principals.update(flagged)
         for pw in by_principal.values():
+            if pw.resources:
+                pw.recent_objects = self.objects.observe(pw.principal, pw.resources, start + self.W)
             for rule in PRINCIPAL_RULES.values():
                 found = rule(pw, start, start + self.W, self.ctx)
                 if found is not None:
                     self._record(found)
                     flagged_principals.add(pw.principal)
-            if pw.principal not in flagged_principals:
-                learn_principal_window(self.profiles, pw)
+            learn_principal_window(self.profiles, pw, start, self._max_values,
+                                   judged=pw.principal in flagged_principals)  # fmt: skip
 
     def _close_window(
         self, win: KeyWindow, by_principal: dict[str, PrincipalWindow], tally: WindowTally
@@ -257,6 +269,7 @@ class Pipeline:
             if found is not None:
                 self._record(found)
                 quarantine = quarantine or (found.severity >= self._quarantine and not self.trust_input)
+
                 if found.principal:
                     if flagged is None:
                         flagged = set()
@@ -274,7 +287,11 @@ class Pipeline:
         if quarantine:
             stats.quarantined_windows += 1
             return flagged
-        learn_window(self.profiles, f, self._max_values, self._recent_seconds)
+        # A rise under judgement is learned as what the season expected (the rest as it is).
+        seasonal = (
+            None if self.trust_input else seasonal_volume.seasonal_count(ctx, win.key_id, len(win.events))
+        )
+        learn_window(self.profiles, f, self._max_values, self._recent_seconds, seasonal_count=seasonal)
         return None
 
     def _score_pending(self) -> None:

@@ -21,6 +21,7 @@ from detector.domain.alerts import Alert, Reason, Severity
 from detector.domain.errors import KeyWatchError
 from detector.domain.events import Event
 from detector.features.profiles import Profiles
+from detector.features.seasonal import Expectation, VolumeState
 from detector.features.travel import _Seen
 from detector.features.window import KeyWindow, TravelHop
 from detector.pipeline import Pipeline
@@ -49,6 +50,9 @@ def snapshot(pipe: Pipeline) -> bytes:
         "travel": {ident: list(seen) for ident, seen in pipe.travel.last.items()},
         "drift": {k: list(v) for k, v in pipe.ctx.drift.items()},
         "hourly": {k: list(v) for k, v in pipe.ctx.hourly.items()},
+        "volume": {k: v.to_list() for k, v in pipe.ctx.volume.items()},
+        "objects": pipe.objects.seen,
+        "seasonal": {k: [h, *astuple_expectation(e)] for k, (h, e) in pipe.ctx.seasonal.items()},
         "book": [[scope, det, _alert(a)] for (scope, det), a in pipe.book.open.items()],
         "profiles": pipe.profiles.to_dict(),
     }
@@ -79,10 +83,29 @@ def restore(pipe: Pipeline, blob: bytes) -> Pipeline:
         pipe.ctx.profiles = pipe.profiles
         pipe.ctx.drift = {k: (v[0], v[1]) for k, v in state["drift"].items()}
         pipe.ctx.hourly = {k: (v[0], v[1], v[2]) for k, v in state["hourly"].items()}
+        # Checkpoints from before the seasonal volume test start it afresh.
+        pipe.ctx.volume = {k: _volume(v) for k, v in state.get("volume", {}).items()}
+        pipe.objects.seen = {p: dict(held) for p, held in state.get("objects", {}).items()}
+        pipe.ctx.seasonal = {k: (v[0], _expectation(v[1:])) for k, v in state.get("seasonal", {}).items()}
         pipe.book.open = {(scope, det): _unalert(a) for scope, det, a in state["book"]}
     except (KeyError, TypeError, ValueError) as exc:
         raise StateError(f"checkpoint is incomplete or malformed: {type(exc).__name__}: {exc}") from None
     return pipe
+
+
+def _volume(row: list[Any]) -> VolumeState:
+    last, score, calls, expected, windows, recent_calls, recent_expected, caller = row
+    return VolumeState(last, score, calls, expected, int(windows), recent_calls, recent_expected, caller)
+
+
+def _expectation(row: list[float]) -> Expectation:
+    mean, dispersion, level_spread, weeks, days = row
+    return Expectation(mean, dispersion, level_spread, int(weeks), int(days))
+
+
+def astuple_expectation(e: Expectation) -> list[float]:
+    """An expectation as a JSON list, in field order."""
+    return [e.mean, e.dispersion, e.level_spread, e.weeks, e.days]
 
 
 def _buckets(buckets: dict[float, dict[str, KeyWindow]]) -> list[list[Any]]:

@@ -73,7 +73,7 @@ def make_event(**overrides: Any) -> Event:
         "lon": place[2],
         "user_agent": SDK_UA,
     }
-    unknown = set(overrides) - set(fields) - {"region", "key_alias", "request_id"}
+    unknown = set(overrides) - set(fields) - {"region", "key_alias", "request_id", "resource"}
     if unknown:
         raise TypeError(f"make_event got unknown fields {sorted(unknown)}")
     fields.update(overrides)

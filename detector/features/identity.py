@@ -62,3 +62,22 @@ def is_human(principal: str) -> bool:
         or "AWSReservedSSO" in principal
         or ("@" in principal and "gserviceaccount" not in principal)
     )
+
+
+@lru_cache(maxsize=65536)
+def network_block(prefix: str) -> str:
+    """The provider block a network prefix lies in (``/16`` for IPv4, ``/32`` for IPv6).
+
+    Cloud workloads change addresses within their provider's regional blocks all the time; a
+    credential used from another block is used from somewhere else.
+
+    >>> network_block("3.8.32.0/24"), network_block("2001:db8:1::/48"), network_block("kms.amazonaws.com")
+    ('3.8.0.0/16', '2001:db8::/32', 'kms.amazonaws.com')
+    """
+    address = prefix.split("/", 1)[0]
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return prefix
+    bits = 16 if ip.version == 4 else 32
+    return str(ipaddress.ip_network(f"{ip}/{bits}", strict=False))

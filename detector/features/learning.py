@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from detector.domain.operations import OpClass
-from detector.features.identity import is_human
+from detector.features.identity import is_human, network_block
 from detector.features.profiles import (
     HOURS_PER_WEEK,
     WEEK_OFFSET_HOURS,
@@ -37,8 +37,19 @@ def _remember_recent(
         del recent[value]
 
 
-def learn_window(profiles: Profiles, f: WindowFeatures, cap: int, recent_seconds: float = 86400.0) -> None:
-    """Add a closed window's counts to its key profile and its callers' principal profiles."""
+def learn_window(
+    profiles: Profiles,
+    f: WindowFeatures,
+    cap: int,
+    recent_seconds: float = 86400.0,
+    *,
+    seasonal_count: float | None = None,
+) -> None:
+    """Add a closed window's counts to its key profile and its callers' principal profiles.
+
+    ``seasonal_count`` stands in for the window's call count in the seasonal counters (a rise
+    being judged is learned as what the season expected, not as itself).
+    """
     win = f.window
     tally = f.tally if f.tally is not None else tally_window(win.events)
     prof = profiles.keys.get(win.key_id)
@@ -50,22 +61,23 @@ def learn_window(profiles: Profiles, f: WindowFeatures, cap: int, recent_seconds
     n = len(win.events)
     prof.events += n
     prof.windows += 1
+    seasonal = n if seasonal_count is None else seasonal_count
     how = int((win.start // 3600 + WEEK_OFFSET_HOURS) % HOURS_PER_WEEK)  # hour_of_week, inline
-    prof.how_counts[how] += n
-    prof.how_sumsq[how] += n * n
+    prof.how_counts[how] += seasonal
+    prof.how_sumsq[how] += seasonal * seasonal
     hod = how % 24
-    if n > prof.hod_max[hod]:
-        prof.hod_max[hod] = n
+    if seasonal > prof.hod_max[hod]:
+        prof.hod_max[hod] = round(seasonal)
     if f.mature and (f.new_principals or f.new_prefixes or prof.recent_sources):
         _remember_recent(profiles, prof, f, win.start, recent_seconds)
-    for dim, store, counts in (
+    for dim, store, seen in (
         ("operations", prof.operations, f.operations),
         ("countries", prof.countries, f.countries),
         ("principals", prof.principals, f.principals),
         ("prefixes", prof.prefixes, f.prefixes),
         ("user_agents", prof.user_agents, f.user_agents),
     ):
-        for value, c in counts.items():  # bump(), inline; a value refused for the cap saturates
+        for value, c in seen.items():  # bump(), inline; a value refused for the cap saturates
             if value in store:
                 store[value] += c
             elif len(store) < cap:
@@ -90,6 +102,7 @@ def learn_window(profiles: Profiles, f: WindowFeatures, cap: int, recent_seconds
         for country, c in f.countries.items():
             known[country] = known.get(country, 0) + c
     org.events += n
+    org.cover(win.start, win.end - win.start)
     _learn_callers(profiles, prof, win, f, tally, cap, recent_seconds)
 
 
@@ -140,13 +153,31 @@ def _learn_callers(
             pp.destructive_events += 1
 
 
-def learn_principal_window(profiles: Profiles, pw: PrincipalWindow) -> None:
-    """Remember the largest denial count and key spread a principal has shown in one window."""
+def learn_principal_window(
+    profiles: Profiles, pw: PrincipalWindow, start: float, cap: int, *, judged: bool = False
+) -> None:
+    """Remember a principal's largest denials, key spread and object count, and its networks.
+
+    A principal a rule flagged in this window (``judged``) keeps its records as they were, but its
+    networks are learned: a network is news once.
+    """
     pp = profiles.principals.get(pw.principal)
     if pp is None:
         return
-    pp.max_denied_window = max(pp.max_denied_window, pw.denied)
-    pp.max_keys_window = max(pp.max_keys_window, len(pw.keys))
+    if not judged:
+        pp.max_denied_window = max(pp.max_denied_window, pw.denied)
+        pp.max_keys_window = max(pp.max_keys_window, len(pw.keys))
+        pp.max_objects = max(pp.max_objects, pw.recent_objects)
+    pp.windows += 1
+    if not pw.networks:
+        return
+    known, org = pp.networks, profiles.org.networks
+    blocks = {network_block(prefix) for prefix in pw.networks}
+    if not blocks <= known.keys() and start - pp.first_ts >= 86400:
+        pp.network_changes += 1
+    for block in blocks:
+        bump(known, block, 1, cap)
+        bump(org, block, 1, cap * 8)
 
 
 def _learn_place(

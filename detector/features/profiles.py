@@ -176,6 +176,10 @@ class PrincipalProfile:
     hod_counts: list[float] = field(default_factory=lambda: [0.0] * 24)
     places: dict[str, int] = field(default_factory=dict)  # ~10 km places it calls from
     recent_places: dict[str, float] = field(default_factory=dict)  # place -> first seen, for a day
+    networks: dict[str, int] = field(default_factory=dict)  # network prefixes it calls from, across keys
+    windows: int = 0  # windows it was active in, across keys
+    network_changes: int = 0  # windows after its first day in which it called from a network new to it
+    max_objects: int = 0  # most distinct objects (encryption contexts) it opened within the horizon
 
     def usual_share(self, hour: int) -> float:
         """Activity around ``hour`` relative to the busiest such span (see :func:`usual_share`)."""
@@ -193,18 +197,37 @@ class PrincipalProfile:
 
 @dataclass(slots=True)
 class OrgProfile:
-    """What the whole organisation does: countries it works from."""
+    """What the whole organisation does: countries it works from, and the hours its logs cover."""
 
     countries: dict[str, int] = field(default_factory=dict)
     events: int = 0
+    # Hours of each hour of the week with any data at all: an hour the logs never covered (the
+    # pipeline was down, the history has a gap) is not an hour in which a key was idle.
+    hours_covered: list[float] = field(default_factory=lambda: [0.0] * HOURS_PER_WEEK)
+    last_window: float = -1.0
+    networks: dict[str, int] = field(default_factory=dict)  # network prefixes any identity calls from
+
+    def cover(self, start: float, seconds: float) -> None:
+        """Note that the logs cover the window from ``start`` (each window once, in time order).
+
+        >>> org = OrgProfile()
+        >>> for start in (0.0, 0.0, 60.0, 1800.0):
+        ...     org.cover(start, 60.0)
+        >>> round(org.hours_covered[72], 4)
+        0.05
+        """
+        if start > self.last_window:
+            self.last_window = start
+            self.hours_covered[int((start // 3600 + WEEK_OFFSET_HOURS) % HOURS_PER_WEEK)] += seconds / 3600
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {"countries": self.countries, "events": self.events}
+        return {"countries": self.countries, "events": self.events, "hours_covered": self.hours_covered,
+                "last_window": self.last_window, "networks": self.networks}  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OrgProfile:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict` (models saved before coverage was kept have none)."""
         return cls(**data)
 
 

@@ -48,6 +48,11 @@ class PrincipalWindow:
     denied: int = 0
     denied_keys: dict[str, int] = field(default_factory=dict)
     denied_event_ids: list[str] = field(default_factory=list)
+    resources: set[str] = field(default_factory=set)  # objects it opened (encryption context)
+    resource_event_ids: list[str] = field(default_factory=list)
+    networks: dict[str, str] = field(default_factory=dict)  # network prefix -> country ("" unknown)
+    network_event_ids: dict[str, str] = field(default_factory=dict)  # network prefix -> its first event
+    recent_objects: int = 0  # distinct objects it opened over the object horizon, this window included
 
 
 @dataclass(slots=True)
@@ -101,6 +106,9 @@ class WindowTally:
     denied_ids: list[tuple[str, str]]  # (principal identity, event id) of each denied call, in order
     located: dict[tuple[str, str, float | None, float | None], int]  # (identity, country, lat, lon)
     last_ts: float
+    # (identity, network prefix) -> (country, first event id), in order of first occurrence
+    sources: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    resources: list[tuple[str, str, str]] = field(default_factory=list)  # (identity, object, event id)
 
 
 _ADMIN, _DESTRUCTIVE, _DATA = OpClass.ADMIN, OpClass.DESTRUCTIVE, OpClass.DATA  # enum lookups are slow
@@ -128,6 +136,8 @@ def tally_window(events: list[Event], v4_bits: int = 24, v6_bits: int = 48) -> W
     places: dict[str, tuple[str, str]] = {}
     denied_ids: list[tuple[str, str]] = []
     located: dict[tuple[str, str, float | None, float | None], int] = {}
+    sources: dict[tuple[str, str], tuple[str, str]] = {}
+    resources: list[tuple[str, str, str]] = []
     data = admin = destructive = read = errors = 0
     # classify_cached(), inline: a call per event costs more than the lookup it makes.
     identity, cached_class = principal_identity, _CLASS_CACHE.get
@@ -144,10 +154,15 @@ def tally_window(events: list[Event], v4_bits: int = 24, v6_bits: int = 48) -> W
             prefixes[prefix] = prefixes.get(prefix, 0) + 1
             if lat is not None and ev.lon is not None and prefix not in places:
                 places[prefix] = (place_of(lat, ev.lon), ident)
+            pair = (ident, prefix)
+            if pair not in sources:
+                sources[pair] = (country or "", ev.event_id)
         if country:
             countries[country] = countries.get(country, 0) + 1
         if agent := ev.user_agent:
             agents[agent] = agents.get(agent, 0) + 1
+        if (resource := ev.resource) is not None:
+            resources.append((ident, resource, ev.event_id))
         if cls is _DATA:
             data += 1
             if outcome == "success":
@@ -172,7 +187,7 @@ def tally_window(events: list[Event], v4_bits: int = 24, v6_bits: int = 48) -> W
     last = max(map(_TS, events)) if events else -math.inf
     return WindowTally(
         principals, operations, countries, prefixes, agents, classes, len(prefix_of), privileged,
-        data_callers, places, len(denied_ids), errors, denied_ids, located, last,
+        data_callers, places, len(denied_ids), errors, denied_ids, located, last, sources, resources,
     )  # fmt: skip
 
 
@@ -198,6 +213,17 @@ def principal_windows(
             agg.denied_keys[key_id] = agg.denied_keys.get(key_id, 0) + 1
             if len(agg.denied_event_ids) < max_evidence:
                 agg.denied_event_ids.append(event_id)
+        for (ident, prefix), (country, event_id) in tally.sources.items():
+            agg = out[ident]
+            if prefix not in agg.networks:
+                agg.networks[prefix] = country
+                agg.network_event_ids[prefix] = event_id
+        for ident, resource, event_id in tally.resources:
+            agg = out[ident]
+            if resource not in agg.resources:
+                agg.resources.add(resource)
+                if len(agg.resource_event_ids) < max_evidence:
+                    agg.resource_event_ids.append(event_id)
     return out
 
 

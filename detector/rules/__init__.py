@@ -6,10 +6,13 @@ from detector.rules import (
     denied_burst,
     impossible_travel,
     new_geography,
+    new_network,
     new_operation,
     new_principal,
+    object_harvest,
     off_hours,
     rate_drift,
+    seasonal_volume,
     unusual_admin,
     volume_spike,
 )
@@ -20,6 +23,7 @@ KEY_RULES: dict[str, KeyRule] = {
     impossible_travel.NAME: impossible_travel.check,
     volume_spike.NAME: volume_spike.check,
     rate_drift.NAME: rate_drift.check,
+    seasonal_volume.NAME: seasonal_volume.check,
     unusual_admin.NAME: unusual_admin.check,
     denied_burst.NAME: denied_burst.check,
     off_hours.NAME: off_hours.check,
@@ -28,6 +32,8 @@ KEY_RULES: dict[str, KeyRule] = {
 }
 PRINCIPAL_RULES: dict[str, PrincipalRule] = {
     denied_burst.PROBING: denied_burst.check_principal,
+    object_harvest.NAME: object_harvest.check,
+    new_network.NAME: new_network.check,
 }
 DETECTORS: tuple[str, ...] = (*KEY_RULES, *PRINCIPAL_RULES, "isolation_forest")
 

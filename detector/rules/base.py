@@ -9,6 +9,7 @@ from detector.config import DetectionSettings
 from detector.domain.alerts import Finding, Reason, Severity
 from detector.domain.events import Event
 from detector.features.profiles import KeyProfile, PrincipalProfile, Profiles
+from detector.features.seasonal import Expectation, VolumeState
 from detector.features.window import PrincipalWindow, WindowFeatures
 
 
@@ -20,6 +21,9 @@ class RuleContext:
     profiles: Profiles
     drift: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> (score, last window)
     hourly: dict[str, tuple[int, int, bool]] = field(default_factory=dict)  # slot -> (hour, calls, new net)
+    volume: dict[str, VolumeState] = field(default_factory=dict)  # key -> its seasonal volume test
+    seasonal: dict[str, tuple[int, Expectation]] = field(default_factory=dict)  # key -> (hour, expectation)
+    period: dict[str, PrincipalWindow] = field(default_factory=dict)  # principals of the period being judged
 
     @property
     def max_evidence(self) -> int:

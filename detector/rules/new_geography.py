@@ -15,7 +15,10 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
 
     A country the organisation already works from, reached by callers that already use this key,
     is an expansion (a service deployed to another region, an employee at another office):
-    learned, not alerted. Unknown callers there, or any country new to the organisation, alert.
+    learned, not alerted. So is a country every caller there routinely works from across the
+    organisation's keys (an administrator rotating a key from the office it always works from):
+    the caller is not new there, only the key is. Unknown callers there, or any country new to the
+    organisation, alert.
     """
     if not f.new_countries:  # the common case, decided before any lookup
         return None
@@ -34,6 +37,8 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
         callers = {principal_identity(e.principal) for e in f.window.events if e.country == country}
         expansion = country in org and callers <= profile.principals.keys()
         if expansion and not cfg.alert_known_org_country_by_known_principal:
+            continue
+        if _routine(callers, country, ctx, cfg.routine_min_events):
             continue
         usual = ", ".join(sorted(profile.countries, key=profile.countries.__getitem__, reverse=True)[:5])
         if country in org:
@@ -56,3 +61,12 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     ids = evidence(f.window.events, ctx.max_evidence, lambda e: e.country in flagged)
     principal = principal_identity(next(e.principal for e in f.window.events if e.country in flagged))
     return finding(NAME, f, severity, float(len(reasons)), reasons, ids, principal)
+
+
+def _routine(callers: set[str], country: str, ctx: RuleContext, min_events: int) -> bool:
+    """Whether every caller has made at least ``min_events`` calls from ``country`` on any key."""
+    for ident in callers:
+        prof = ctx.principal_profile(ident)
+        if prof is None or prof.countries.get(country, 0) < min_events:
+            return False
+    return True

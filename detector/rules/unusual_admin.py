@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from detector.domain.alerts import Finding, Reason, Severity
+from detector.domain.events import Event
 from detector.domain.operations import OpClass
 from detector.features.profiles import KeyProfile
 from detector.features.window import WindowFeatures
-from detector.rules.base import RuleContext, finding
+from detector.rules.base import RuleContext, finding, plural
 
 NAME = "unusual_admin"
 # Housekeeping that changes neither who may use the key nor whether it works.
@@ -21,19 +22,25 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     other keys, low when it administers this key but never destroyed anything on it. Administrative:
     medium (high if the caller is also new to this key) unless the caller administers other keys;
     housekeeping (tags, descriptions, rotation) only when the caller is new to the organisation.
+    A key without a profile (new, or never seen in the logs) is judged by the caller alone: a
+    destructive call alerts unless the caller routinely destroys keys across the organisation
+    from the country it calls from now.
     """
     if not f.privileged:  # the common case, decided before any lookup
         return None
     cfg = ctx.settings.rules.unusual_admin
     profile = ctx.key_profile(f.window.key_id)
-    if not cfg.enabled or profile is None:
+    if not cfg.enabled:
         return None
     reasons: list[Reason] = []
     ids: list[str] = []
     severity = Severity.LOW
     who = None
     for ev, cls, ident in f.privileged:
-        level, text = _judge(ev.operation, cls, ident, profile, ctx, cfg.alert_admin_by_org_admin)
+        if profile is None:
+            level, text = _judge_cold(ev, cls, ident, ctx, cfg.routine_destructive_events)
+        else:
+            level, text = _judge(ev.operation, cls, ident, profile, ctx, cfg.alert_admin_by_org_admin)
         if level is None:
             continue
         severity = max(severity, level)
@@ -45,6 +52,28 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     if not reasons:
         return None
     return finding(NAME, f, severity, float(len(ids)), reasons, ids, who)
+
+
+def _judge_cold(
+    ev: Event, cls: OpClass, ident: str, ctx: RuleContext, routine_events: int
+) -> tuple[Severity | None, str]:
+    """A privileged call on a key nothing is known about, judged by what its caller does elsewhere."""
+    if cls is not OpClass.DESTRUCTIVE:
+        return None, ""  # creating, tagging or granting on a fresh key is how keys begin
+    prof = ctx.principal_profile(ident)
+    op = ev.operation
+    if prof is None:
+        return Severity.HIGH, f"{op} on a key with no history, by {ident}, a caller never seen before"
+    routine = prof.destructive_events >= routine_events
+    if routine and (not ev.country or prof.countries.get(ev.country, 0) > 0):
+        return None, ""
+    if routine:
+        return Severity.HIGH, (f"{op} on a key with no history, by {ident}, who destroys keys routinely "
+                               f"but never from {ev.country}")  # fmt: skip
+    level = Severity.MEDIUM if prof.admin_keys else Severity.HIGH
+    done = f"has run {plural(prof.destructive_events, 'destructive call')}" if prof.admin_keys else (
+        "has never administered any key")  # fmt: skip
+    return level, f"{op} on a key with no history, by {ident}, who {done}"
 
 
 def _judge(

@@ -9,8 +9,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import test_api as api
+from helpers import (
+    DAY3,
+    FRANKFURT,
+    HOUR,
+    KEY_PROD,
+    REPORTS,
+    REPORTS_IPS,
+    T0,
+    T_END,
+    make_event,
+    merged,
+    normal_traffic,
+)
 
 from detector.adapters.kafka_consumer import DetectorService
 from detector.adapters.model_store import CARD
@@ -24,6 +38,7 @@ from detector.domain.alerts import Alert, Reason, Severity, alert_id_for
 from detector.domain.events import format_ts
 from detector.domain.suppressions import DAY, Match, Verdict, alert_countries
 from detector.evaluation import evaluate
+from detector.features.identity import principal_identity
 from detector.model_commands import verdict_labels
 from detector.response.playbook import Mode, load_playbook
 from detector.simulate import simulate
@@ -274,17 +289,20 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"sim": sim, "dir": out}
 
 
-def test_false_positive_verdicts_leave_their_windows_out_of_training(
+def test_verdicts_decide_what_training_learns(
     db_url: str, tmp_path: Path, world: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A true positive's events stay out of training; a false positive's are learned like the rest."""
     history = world["sim"].history
     key = history[0].key_id
     start = history[0].ts + 3600
     fp = make_alert(key, start)
     fp.window_end = start + 7200
     tp = make_alert(key, start + 9000, "new_principal")
-    expected = sum(1 for e in history if e.key_id == key and start <= e.ts < start + 7200)
-    assert expected > 0
+    tp.window_end = start + 9600
+    in_fp = sum(1 for e in history if e.key_id == key and start <= e.ts < start + 7200)
+    in_tp = sum(1 for e in history if e.key_id == key and start + 9000 <= e.ts < start + 9600)
+    assert in_fp > 0 and in_tp > 0
     with Store(db_url) as store:
         store.migrate()
         store.save_batch([fp, tp])
@@ -295,11 +313,14 @@ def test_false_positive_verdicts_leave_their_windows_out_of_training(
     model = tmp_path / "model"
     assert main(["train", str(world["dir"] / "history.jsonl"), "--out", str(model), "--db", db_url]) == 0
     out = capsys.readouterr().out
-    assert f"1 false-positive windows leave out {expected:,} events" in out
+    assert f"1 true-positive windows leave out {in_tp:,} events" in out
+    assert f"1 false-positive windows are learned as normal ({in_fp:,} events)" in out
     card = json.loads((model / CARD).read_text())
-    assert card["verdicts"] == {"false_positive_windows_excluded": 1, "events_excluded": expected}
+    assert card["verdicts"] == {"true_positive_windows_excluded": 1, "events_excluded": in_tp,
+                                "false_positive_windows_learned": 1, "events_learned": in_fp}  # fmt: skip
     plain = json.loads((world["dir"] / "plain" / CARD).read_text())
     assert "verdicts" not in plain
+    assert card["training"]["events"] == plain["training"]["events"] - in_tp
 
     write_jsonl(tmp_path / "alerts.jsonl", [tp.to_dict()])
     labels, alerts = world["dir"] / "labels.json", tmp_path / "alerts.jsonl"
@@ -307,6 +328,53 @@ def test_false_positive_verdicts_leave_their_windows_out_of_training(
     assert main(args) == 0
     rows = {r["scenario"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
     assert (rows["verdict_true_positive"]["instances"], rows["verdict_true_positive"]["detected"]) == (1, 1)
+
+
+def test_a_false_positive_verdict_then_training_quiets_the_same_behaviour(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A role new to a key alerts; judged benign and retrained on, the same use a day later is quiet.
+
+    Judged an attack instead, its events stay out of training and the same use alerts again.
+    """
+    key, newcomer = KEY_PROD, REPORTS
+    novel_at = DAY3 + 10 * HOUR
+    novel = [make_event(event_id=f"novel-{i}", ts=novel_at + 10 + 10 * i, principal=newcomer,
+                        source_ip=REPORTS_IPS[0], place=FRANKFURT) for i in range(3)]  # fmt: skip
+    write_jsonl(tmp_path / "history.jsonl", (e.to_dict() for e in normal_traffic(T0, T_END)))
+    day3 = merged(normal_traffic(DAY3, DAY3 + 12 * HOUR), novel)
+    write_jsonl(tmp_path / "day3.jsonl", (e.to_dict() for e in day3))
+    again = [msgspec.structs.replace(e, event_id=f"again-{e.event_id}", ts=e.ts + DAY) for e in novel]
+    day4 = merged(normal_traffic(DAY3 + DAY + 9 * HOUR, DAY3 + DAY + 11 * HOUR), again)
+    write_jsonl(tmp_path / "day4.jsonl", (e.to_dict() for e in day4))
+    assert main(["train", str(tmp_path / "history.jsonl"), "--out", str(tmp_path / "m1")]) == 0
+    assert main(["replay", str(tmp_path / "day3.jsonl"), "--model", str(tmp_path / "m1"),
+                 "--out", str(tmp_path / "a3.jsonl")]) == 0  # fmt: skip
+    first = _new_principal_alert(tmp_path / "a3.jsonl", key, newcomer)
+    with Store(db_url) as store:
+        store.migrate()
+        store.save_batch([first])
+    results = {}
+    for verdict in (Verdict.FALSE_POSITIVE, Verdict.TRUE_POSITIVE):
+        with Store(db_url) as store:
+            FeedbackRepository(store).set_verdict(first.alert_id, verdict, None, "ann")
+        model = tmp_path / f"m-{verdict.value}"
+        inputs = [str(tmp_path / "history.jsonl"), str(tmp_path / "day3.jsonl")]
+        assert main(["train", *inputs, "--out", str(model), "--db", db_url]) == 0
+        out = tmp_path / f"a4-{verdict.value}.jsonl"
+        assert main(["replay", str(tmp_path / "day4.jsonl"), "--model", str(model), "--out", str(out)]) == 0
+        results[verdict] = _new_principal_alert(out, key, newcomer, required=False)
+    capsys.readouterr()
+    assert results[Verdict.FALSE_POSITIVE] is None
+    assert results[Verdict.TRUE_POSITIVE] is not None
+
+
+def _new_principal_alert(path: Path, key: str, principal: str, *, required: bool = True) -> Alert | None:
+    found = [Alert.from_dict(json.loads(line)) for line in path.read_text().splitlines()]
+    found = [a for a in found if a.detector == "new_principal" and a.key_id == key
+             and principal_identity(a.principal or "") == principal_identity(principal)]  # fmt: skip
+    assert found or not required, "the new caller drew no new_principal alert"
+    return found[0] if found else None
 
 
 def test_verdicts_become_labelled_attacks_and_benign_instances(db_url: str) -> None:

@@ -1,0 +1,240 @@
+"""Seasonal expectations of a key's call count: hour of day times day of week, with its spread.
+
+A key's rate at one hour of one day is its hour-of-day rate (the busiest of that hour and its two
+neighbours, so a job that starts a little early or late is not news) times a day-of-week factor
+(how busy this weekday is against the average day: rest days are quiet). Both are shrunk toward
+the key's overall rate by a prior worth ``prior_hours`` hours of evidence (empirical Bayes), so a
+key with one week of history expects little on a rest day or at night without expecting nothing,
+and one with months of history is judged by its own pattern. Over-dispersion (bursty traffic,
+batch jobs, days busier than others) is estimated around that model, per hour of day, by the
+method of moments: a key whose counts swing widely needs more evidence before a rise is news.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from scipy.stats import nbinom, poisson
+
+from detector.features.profiles import HOURS_PER_WEEK, WEEK_OFFSET_HOURS, KeyProfile, hours_in_bucket
+
+_DAYS = 7
+_OFFSET = WEEK_OFFSET_HOURS
+
+
+@dataclass(slots=True, frozen=True)
+class Expectation:
+    """Expected calls per window, how over-dispersed they are, and how much history stands behind it."""
+
+    mean: float
+    dispersion: float  # phi in var = mean + phi * mean**2, window to window
+    level_spread: float  # theta: squared coefficient of variation of whole hours against the model
+    weeks: int  # times this day of the week was seen
+    days: int  # days of history
+
+    def describe(self) -> str:
+        """How the expectation was learned, in words.
+
+        >>> Expectation(2.0, 0.1, 0.05, 1, 7).describe()
+        'this weekday seen once in 7 days of history'
+        """
+        weeks = "once" if self.weeks == 1 else f"{self.weeks} times"
+        return f"this weekday seen {weeks} in {self.days} days of history"
+
+
+def _seen(first_ts: float, last_ts: float, covered: list[float] | None = None) -> list[list[float]]:
+    """Hours of history at each (day of week, hour of day), Monday first; partial end hours in part.
+
+    At most as many as the logs ``covered`` (per hour of the week), when that is known.
+
+    >>> seen = _seen(0.0, 2 * 86400.0 + 1800.0)  # Thursday 00:00 to Saturday 00:30
+    >>> seen[3][0], seen[4][23], seen[5][0], seen[6][0]
+    (1.0, 1.0, 0.5, 0.0)
+    >>> _seen(0.0, 2 * 86400.0 + 1800.0, [0.5] * 168)[3][0]
+    0.5
+    """
+    start_h, end_h = int(first_ts // 3600), int(last_ts // 3600) + 1
+    out = [
+        [float(hours_in_bucket(start_h, end_h, HOURS_PER_WEEK, (d * 24 + h - _OFFSET) % HOURS_PER_WEEK))
+         for h in range(24)]
+        for d in range(_DAYS)
+    ]  # fmt: skip
+    for ts, part in ((first_ts, 1.0 - first_ts % 3600 / 3600), (last_ts, last_ts % 3600 / 3600)):
+        day, hour = divmod(int((ts // 3600 + WEEK_OFFSET_HOURS) % HOURS_PER_WEEK), 24)
+        out[day][hour] -= 1.0 - part
+    if covered is not None:
+        out = [[min(out[d][h], covered[d * 24 + h]) for h in range(24)] for d in range(_DAYS)]
+    return out
+
+
+def expectation(
+    profile: KeyProfile,
+    ts: float,
+    window_seconds: float,
+    prior_hours: float,
+    covered: list[float] | None = None,
+) -> Expectation:
+    """Expected calls per window at ``ts`` for a key, from its learned counters.
+
+    >>> p = KeyProfile(first_ts=0.0, last_ts=7 * 86400.0 - 1)
+    >>> for day in range(7):  # 60 calls an hour from 09:00 to 16:59 UTC, on weekdays only
+    ...     for hour in range(9, 17):
+    ...         how = (day * 24 + hour + WEEK_OFFSET_HOURS) % HOURS_PER_WEEK
+    ...         p.how_counts[how] += 60.0 if (day + 3) % 7 < 5 else 0.0
+    >>> weekday = expectation(p, 9 * 3600.0, 60.0, 1.0)  # Thursday 09:00
+    >>> saturday = expectation(p, (2 * 24 + 9) * 3600.0, 60.0, 1.0)
+    >>> night = expectation(p, 3 * 3600.0, 60.0, 1.0)
+    >>> round(weekday.mean, 2), round(saturday.mean, 2), round(night.mean, 3)
+    (0.91, 0.03, 0.041)
+    """
+    start_h, end_h = int(profile.first_ts // 3600), int(profile.last_ts // 3600) + 1
+    per_hour = 3600.0 / window_seconds
+    seen = _seen(profile.first_ts, profile.last_ts, covered if covered and any(covered) else None)
+    factors, hourly = _factors(profile.how_counts, seen, prior_hours)
+    how = int((ts // 3600 + WEEK_OFFSET_HOURS) % HOURS_PER_WEEK)
+    day, hour = divmod(how, 24)
+    near = max(hourly[hour - 1], hourly[hour], hourly[(hour + 1) % 24])
+    spread, level = _dispersion(profile, seen, factors, hourly, hour, per_hour)
+    mean = near * factors[day] / per_hour
+    return Expectation(mean, spread, level, round(max(seen[day])), max(end_h - start_h, 0) // 24)
+
+
+def _factors(counts: list[float], seen: list[list[float]], prior: float) -> tuple[list[float], list[float]]:
+    """Day-of-week factors (1 = an average day) and calls per hour of day on an average day.
+
+    Fitted by alternating the two (a Poisson model with a day and an hour effect), so a day seen
+    only in part is compared with what its own hours usually bring, not with whole days.
+    """
+    hours_seen = sum(map(sum, seen))
+    if hours_seen <= 0 or sum(counts) <= 0:
+        return [1.0] * _DAYS, [0.0] * 24
+    mean = sum(counts) / hours_seen  # calls per hour over the whole history
+    hour_calls = [sum(counts[d * 24 + h] for d in range(_DAYS)) for h in range(24)]
+    day_calls = [sum(counts[d * 24 : d * 24 + 24]) for d in range(_DAYS)]
+    factors = [1.0] * _DAYS
+    hourly = [0.0] * 24
+    days, hours = range(_DAYS), range(24)
+    for _ in range(3):
+        exposure = [sum(seen[d][h] * factors[d] for d in days) for h in hours]
+        hourly = [(hour_calls[h] + prior * mean) / (exposure[h] + prior) for h in hours]
+        expected = [sum(seen[d][h] * hourly[h] for h in hours) for d in days]
+        factors = [(day_calls[d] + prior * mean) / (expected[d] + prior * mean) for d in days]
+    return factors, hourly
+
+
+def _dispersion(
+    profile: KeyProfile,
+    seen: list[list[float]],
+    factors: list[float],
+    hourly: list[float],
+    hour: int,
+    per_hour: float,
+) -> tuple[float, float]:
+    """Over-dispersion around the model at ``hour`` and its neighbours: window to window, hour to hour.
+
+    Windows: var = m + phi m^2 per window. Hours: the count of a whole hour seen n times varies as
+    E + theta E^2 / n around its expectation E, which is how far busy days stray from the pattern.
+    """
+    excess = squares = hour_excess = hour_squares = 0.0
+    for h in (hour - 1, hour, (hour + 1) % 24):
+        h %= 24
+        for d in range(_DAYS):
+            times = seen[d][h]
+            windows = times * per_hour
+            if windows <= 0:
+                continue
+            how = d * 24 + h
+            expected = hourly[h] * factors[d] / per_hour
+            calls, squares_sum = profile.how_counts[how], profile.how_sumsq[how]
+            around = squares_sum / windows - 2.0 * expected * calls / windows + expected * expected
+            excess += windows * (around - expected)
+            squares += windows * expected * expected
+            if calls:  # an hour without any call says nothing about how far busy hours stray
+                total = expected * windows
+                hour_excess += (calls - total) ** 2 - total
+                hour_squares += total * total / times
+    phi = max(excess / squares, 0.0) if squares > 0 else 0.0
+    theta = max(hour_excess / hour_squares, 0.0) if hour_squares > 0 else 0.0
+    return phi, theta
+
+
+def run_tail(
+    calls: float, expected: float, windows: int, expect: Expectation, spread_floor: float = 0.0
+) -> float:
+    """Chance of at least ``calls`` in ``windows`` windows expecting ``expected``, given the key's spread.
+
+    A negative binomial whose variance adds the window-to-window dispersion (which averages out
+    over a long run) and the hour-to-hour level spread (which does not), at least ``spread_floor``:
+    a key's few quiet hours of history cannot prove it steadier than that.
+
+    >>> steady = Expectation(5.0, 0.0, 0.01, 1, 7)
+    >>> f"{run_tail(600, 300, 60, steady):.1e}", f"{run_tail(320, 300, 60, steady):.2f}"
+    ('1.6e-12', '0.28')
+    >>> bursty = Expectation(5.0, 0.0, 0.5, 1, 7)
+    >>> f"{run_tail(600, 300, 60, bursty):.2f}"
+    '0.09'
+    """
+    if calls <= expected:
+        return 1.0
+    inverse_shape = max(expect.level_spread, spread_floor) + expect.dispersion / max(windows, 1)
+    if inverse_shape <= 1e-9:
+        return float(poisson.sf(calls - 1, expected))
+    shape = 1.0 / inverse_shape
+    return float(nbinom.sf(calls - 1, shape, shape / (shape + expected)))
+
+
+def rise_evidence(count: float, expected: float, dispersion: float, rise: float) -> float:
+    """Log-likelihood ratio of ``rise`` times the expected rate against the expected rate.
+
+    A Poisson likelihood ratio, divided by the variance inflation of over-dispersed counts
+    (quasi-likelihood), so bursty keys need more evidence for the same excess.
+
+    >>> round(rise_evidence(6, 2.0, 0.0, 2.0), 3), round(rise_evidence(2, 2.0, 0.0, 2.0), 3)
+    (2.159, -0.614)
+    >>> round(rise_evidence(6, 2.0, 0.5, 2.0), 3)
+    1.079
+    """
+    return (count * math.log(rise) - (rise - 1.0) * expected) / (1.0 + dispersion * expected)
+
+
+@dataclass(slots=True)
+class VolumeState:
+    """A key's sequential test: its evidence, the open run, and its recent level."""
+
+    last: float  # start of the last window judged
+    score: float = 0.0  # CUSUM of the evidence for a rise
+    calls: float = 0.0  # calls in the open run
+    expected: float = 0.0  # expected calls over the same windows
+    windows: int = 0  # windows in the open run
+    recent_calls: float = 0.0  # exponentially weighted calls, for the level
+    recent_expected: float = 0.0  # exponentially weighted seasonal expectation, for the level
+    caller: str = ""  # main caller of the last alarming window, to find keys rising together
+
+    def close(self) -> None:
+        """End the open run."""
+        self.score = self.calls = self.expected = 0.0
+        self.windows = 0
+
+    def level(self, min_expected: float) -> float:
+        """Recent calls over what the season expected (at least 1; 1 until enough is expected).
+
+        >>> VolumeState(0.0, recent_calls=300.0, recent_expected=100.0).level(50.0)
+        3.0
+        >>> VolumeState(0.0, recent_calls=30.0, recent_expected=10.0).level(50.0)
+        1.0
+        """
+        if self.recent_expected < min_expected:
+            return 1.0
+        return max(self.recent_calls / self.recent_expected, 1.0)
+
+    def learn(self, calls: float, expected: float, gap: int, half_life: float) -> None:
+        """Fold a window outside any run (and the empty windows before it) into the recent level."""
+        decay = 0.5 ** ((gap + 1) / half_life)
+        self.recent_calls = self.recent_calls * decay + calls
+        self.recent_expected = self.recent_expected * decay + expected * (gap + 1)
+
+    def to_list(self) -> list[float | str]:
+        """JSON form."""
+        return [self.last, self.score, self.calls, self.expected, self.windows, self.recent_calls,
+                self.recent_expected, self.caller]  # fmt: skip
