@@ -52,6 +52,7 @@ class ProfileSettings(_Frozen):
     max_values: int = Field(512, ge=16)
     quarantine_severity: str = "high"
     recent_hours: float = Field(24.0, gt=0)
+    max_seasonal_callers: int = Field(16, ge=0)
 
 
 class NewGeographySettings(_Frozen):
@@ -104,6 +105,10 @@ class SeasonalVolumeSettings(_Frozen):
     high_ratio: float = Field(10.0, gt=1)
     level_half_life_windows: float = Field(720.0, gt=0)
     level_min_expected: float = Field(50.0, ge=0)
+
+
+class CallerVolumeSettings(_Frozen):
+    enabled: bool = True
 
 
 class ObjectHarvestSettings(_Frozen):
@@ -174,6 +179,7 @@ class RulesSettings(_Frozen):
     volume_spike: VolumeSpikeSettings = VolumeSpikeSettings()
     rate_drift: DriftSettings = DriftSettings()
     seasonal_volume: SeasonalVolumeSettings = SeasonalVolumeSettings()
+    caller_volume: CallerVolumeSettings = CallerVolumeSettings()
     object_harvest: ObjectHarvestSettings = ObjectHarvestSettings()
     new_network: NewNetworkSettings = NewNetworkSettings()
     unusual_admin: UnusualAdminSettings = UnusualAdminSettings()

@@ -113,6 +113,7 @@ class Pipeline:
         self._min_history_hours, self._min_events = profile.min_history_hours, profile.min_events
         self._max_values, self._recent_seconds = profile.max_values, profile.recent_hours * 3600
         self._batch_rows = settings.window.forest_batch_rows
+        self._seasonal_callers = profile.max_seasonal_callers
 
     def process(self, events: Iterable[Event]) -> None:
         """Add events; closes every window the watermark passes."""
@@ -291,7 +292,8 @@ class Pipeline:
         seasonal = (
             None if self.trust_input else seasonal_volume.seasonal_count(ctx, win.key_id, len(win.events))
         )
-        learn_window(self.profiles, f, self._max_values, self._recent_seconds, seasonal_count=seasonal)
+        learn_window(self.profiles, f, self._max_values, self._recent_seconds, seasonal_count=seasonal,
+                     caller_cap=self._seasonal_callers)  # fmt: skip
         return None
 
     def _score_pending(self) -> None:

@@ -44,6 +44,7 @@ def learn_window(
     recent_seconds: float = 86400.0,
     *,
     seasonal_count: float | None = None,
+    caller_cap: int = 16,
 ) -> None:
     """Add a closed window's counts to its key profile and its callers' principal profiles.
 
@@ -103,7 +104,7 @@ def learn_window(
             known[country] = known.get(country, 0) + c
     org.events += n
     org.cover(win.start, win.end - win.start)
-    _learn_callers(profiles, prof, win, f, tally, cap, recent_seconds)
+    _learn_callers(profiles, prof, win, f, tally, cap, recent_seconds, caller_cap)
 
 
 def _learn_callers(
@@ -114,13 +115,22 @@ def _learn_callers(
     tally: WindowTally,
     cap: int,
     recent_seconds: float,
+    caller_cap: int,
 ) -> None:
     key_id, known = win.key_id, profiles.principals
     # Windows sit inside one UTC hour (their length divides an hour), so per-caller counts
     # stand for per-event updates; the window's last event time stands for each caller's.
     first, last, hod = win.events[0].ts, tally.last_ts, int(win.start // 3600) % 24
     people = key_prof.people_hours
+    seasonal = key_prof.caller_counts
+    dow = 24 + int((win.start // 86400 + 3) % 7)  # Monday = 0 (1970-01-01 was a Thursday)
     for ident, c in f.principals.items():
+        counts = seasonal.get(ident)
+        if counts is None and len(seasonal) < caller_cap:
+            counts = seasonal[ident] = [0.0] * 31 + [win.start]
+        if counts is not None:
+            counts[hod] += c
+            counts[dow] += c
         pp = known.get(ident)
         if pp is None:
             pp = known[ident] = PrincipalProfile(first_ts=first, last_ts=first)

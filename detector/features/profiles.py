@@ -90,6 +90,8 @@ class KeyProfile:
     max_denied_window: int = 0
     hod_max: list[int] = field(default_factory=lambda: [0] * 24)
     people_hours: dict[str, list[int]] = field(default_factory=dict)  # person -> calls per UTC hour
+    # caller -> its calls per UTC hour of day (24) and day of week (7), then when it first called
+    caller_counts: dict[str, list[float]] = field(default_factory=dict)
     recent_sources: dict[str, float] = field(default_factory=dict)  # "p:"/"n:" + caller/network -> 1st seen
     saturated: list[str] = field(default_factory=list)
     last_seen: float = 0.0  # last window closed for this key, learned or quarantined (drives eviction)

@@ -68,6 +68,41 @@ def _seen(first_ts: float, last_ts: float, covered: list[float] | None = None) -
     return out
 
 
+def caller_expectation(
+    counts: list[float],
+    last_ts: float,
+    ts: float,
+    window_seconds: float,
+    prior_hours: float,
+    covered: list[float] | None,
+    key: Expectation,
+) -> Expectation:
+    """What one caller is expected to make on a key per window at ``ts``, from its own counters.
+
+    ``counts`` holds the caller's calls on the key per hour of day (24), per day of week (7) and
+    when it first called (see :func:`detector.features.learning.learn_window`). Its spread is
+    the key's, at least.
+
+    >>> counts = [0.0] * 24 + [0.0] * 7 + [0.0]
+    >>> for hour in range(9, 17):
+    ...     counts[hour] = 5 * 60.0  # five weekdays of 60 calls an hour, 09:00 to 17:00
+    >>> for day in range(5):
+    ...     counts[24 + day] = 8 * 60.0
+    >>> key = Expectation(3.0, 0.0, 0.05, 1, 7)
+    >>> week = 7 * 86400.0
+    >>> monday_10 = caller_expectation(counts, week, week + 4 * 86400.0 + 10 * 3600, 60.0, 0.25, None, key)
+    >>> sunday_10 = caller_expectation(counts, week, week + 3 * 86400.0 + 10 * 3600, 60.0, 0.25, None, key)
+    >>> round(monday_10.mean, 2), round(sunday_10.mean, 3)
+    (0.97, 0.007)
+    """
+    per_hour = 3600.0 / window_seconds
+    seen = _seen(counts[31], last_ts, covered if covered and any(covered) else None)
+    factors, hourly = fit_day_hour(counts[:24], counts[24:31], seen, prior_hours)
+    day, hour = divmod(int((ts // 3600 + WEEK_OFFSET_HOURS) % HOURS_PER_WEEK), 24)
+    near = max(hourly[hour - 1], hourly[hour], hourly[(hour + 1) % 24])
+    return Expectation(near * factors[day] / per_hour, key.dispersion, key.level_spread, key.weeks, key.days)
+
+
 def expectation(
     profile: KeyProfile,
     ts: float,
@@ -101,17 +136,25 @@ def expectation(
 
 
 def _factors(counts: list[float], seen: list[list[float]], prior: float) -> tuple[list[float], list[float]]:
-    """Day-of-week factors (1 = an average day) and calls per hour of day on an average day.
+    """Day-of-week factors (1 = an average day) and calls per hour of day on an average day."""
+    hour_calls = [sum(counts[d * 24 + h] for d in range(_DAYS)) for h in range(24)]
+    day_calls = [sum(counts[d * 24 : d * 24 + 24]) for d in range(_DAYS)]
+    return fit_day_hour(hour_calls, day_calls, seen, prior)
+
+
+def fit_day_hour(
+    hour_calls: list[float], day_calls: list[float], seen: list[list[float]], prior: float
+) -> tuple[list[float], list[float]]:
+    """Day factors and hourly rates from calls per hour of day and per day of week.
 
     Fitted by alternating the two (a Poisson model with a day and an hour effect), so a day seen
     only in part is compared with what its own hours usually bring, not with whole days.
     """
     hours_seen = sum(map(sum, seen))
-    if hours_seen <= 0 or sum(counts) <= 0:
+    total = sum(day_calls)
+    if hours_seen <= 0 or total <= 0:
         return [1.0] * _DAYS, [0.0] * 24
-    mean = sum(counts) / hours_seen  # calls per hour over the whole history
-    hour_calls = [sum(counts[d * 24 + h] for d in range(_DAYS)) for h in range(24)]
-    day_calls = [sum(counts[d * 24 : d * 24 + 24]) for d in range(_DAYS)]
+    mean = total / hours_seen  # calls per hour over the whole history
     factors = [1.0] * _DAYS
     hourly = [0.0] * 24
     days, hours = range(_DAYS), range(24)

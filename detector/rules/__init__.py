@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from detector.rules import (
+    caller_volume,
     denied_burst,
     impossible_travel,
     new_geography,
@@ -24,6 +25,7 @@ KEY_RULES: dict[str, KeyRule] = {
     volume_spike.NAME: volume_spike.check,
     rate_drift.NAME: rate_drift.check,
     seasonal_volume.NAME: seasonal_volume.check,
+    caller_volume.NAME: caller_volume.check,
     unusual_admin.NAME: unusual_admin.check,
     denied_burst.NAME: denied_burst.check,
     off_hours.NAME: off_hours.check,

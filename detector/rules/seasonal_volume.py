@@ -53,10 +53,34 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     expect = cached[1]
     state = ctx.volume.get(win.key_id) or VolumeState(win.start - width)
     ctx.volume[win.key_id] = state
-    gap = max(round((win.start - state.last) / width) - 1, 0)
-    state.last = win.start
-    mean = expect.mean * state.level(cfg.level_min_expected)
     n = f.values["data_events"] + f.values["read_events"]  # key administration is judged elsewhere
+    mean = advance(state, n, expect, win.start, width, cfg)
+    if mean is None:
+        return None
+    state.caller = top_principal(f.principals) or state.caller
+    if not _news(f, profile, expect, state, cfg):
+        return None
+    tail = run_tail(state.calls, state.expected, state.windows, expect, cfg.level_spread_floor)
+    if tail > cfg.max_p_value:
+        return None
+    peers = _peers_rising(ctx, win.key_id, set(profile.principals), f)
+    found = None if peers and min(peers) < win.key_id else _finding(f, ctx, expect, mean, tail, state, peers)
+    state.close()  # reported: only a new run alarms again, so a rise's tail does not
+    return found  # the first key of a shared surge speaks for all of them
+
+
+def advance(
+    state: VolumeState, n: float, expect: Expectation, start: float, width: float, cfg: SeasonalVolumeSettings
+) -> float | None:
+    """Add a window of ``n`` calls to a run; the expected mean when the run is large enough to judge.
+
+    Empty windows since the last one count against the rise. A run ends when its evidence is
+    gone; one that holds ``min_windows``, ``min_evidence``, ``min_ratio`` and ``min_excess`` (also
+    per hour) is judged by its tail.
+    """
+    gap = max(round((start - state.last) / width) - 1, 0)
+    state.last = start
+    mean = expect.mean * state.level(cfg.level_min_expected)
     if state.score > 0.0 and gap:
         state.score += gap * rise_evidence(0, mean, expect.dispersion, cfg.rise)
         state.expected += gap * mean
@@ -69,27 +93,15 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     if state.score <= 0.0:
         state.close()
     state.score = min(state.score + step, cfg.max_evidence)
-    state.caller = top_principal(f.principals) or state.caller
     state.calls += n
     state.expected += mean
     state.windows += 1
-    if (
-        state.score < cfg.min_evidence
-        or not n
-        or state.calls - state.expected
-        < max(cfg.min_excess, cfg.min_excess_per_hour * state.windows * width / 3600)
-        or state.windows < cfg.min_windows
-    ):
+    excess = max(cfg.min_excess, cfg.min_excess_per_hour * state.windows * width / 3600)
+    if state.score < cfg.min_evidence or not n or state.windows < cfg.min_windows:
         return None
-    if state.calls < cfg.min_ratio * state.expected or not _news(f, profile, expect, state, cfg):
+    if state.calls - state.expected < excess or state.calls < cfg.min_ratio * state.expected:
         return None
-    tail = run_tail(state.calls, state.expected, state.windows, expect, cfg.level_spread_floor)
-    if tail > cfg.max_p_value:
-        return None
-    peers = _peers_rising(ctx, win.key_id, set(profile.principals), f)
-    if peers and min(peers) < win.key_id:
-        return None  # the first key of a shared surge speaks for all of them
-    return _finding(f, ctx, expect, mean, tail, state, peers)
+    return mean
 
 
 def _peers_rising(ctx: RuleContext, key_id: str, callers: set[str], f: WindowFeatures) -> list[str]:

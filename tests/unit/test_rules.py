@@ -198,6 +198,14 @@ def _orders_from(source_ip: str, place: tuple[str, float, float]) -> Callable[[]
     return lambda: merged(around(AT), spread(AT + MINUTE, 3, prefix="net", source_ip=source_ip, place=place))
 
 
+def _alice_steadily(at: float, minutes: int) -> Callable[[], list[Event]]:
+    def events() -> list[Event]:
+        calls = [spread(at + i * MINUTE, 3, prefix=f"al{i}", **AS_ALICE) for i in range(minutes)]
+        return merged(around(at, after=(minutes + 5) * MINUTE), *calls)
+
+    return events
+
+
 def _calls(n: int, **fields: object) -> Callable[[], list[Event]]:
     return lambda: merged(around(AT), spread(AT + MINUTE, n, prefix="new", **fields))
 
@@ -247,7 +255,7 @@ POSITIVE = {
         ("ScheduleKeyDeletion",),
     ),
     "seasonal_volume: the usual caller from its usual network, three times its rate for 2 h": Positive(
-        "seasonal_volume", _usual_rise(10, 130), MEDIUM_ONLY, ORDERS_ID, ("×", "chance", "Thursday 12:00")
+        "seasonal_volume", _usual_rise(10, 130), MEDIUM_ONLY, ORDERS_ID, ("×", "chance", "Thursday 11:00")
     ),
     "seasonal_volume: the key's own workload steadily at night, when the key idles": Positive(
         "seasonal_volume",
@@ -256,6 +264,9 @@ POSITIVE = {
         REPORTS_ID,
         ("03:00", "chance"),
         key_id=KEY_DEV,
+    ),
+    "caller_volume: a minority caller of a shared key steadily at night, hidden in its traffic": Positive(
+        "caller_volume", _alice_steadily(NIGHT, 30), HIGH_ONLY, ALICE, ("alice", "03:00", "chance")
     ),
     "object_harvest: a person opens 40 distinct secrets within a minute": Positive(
         "object_harvest", _secrets(40, 40, **AS_ALICE), HIGH_ONLY, ALICE, ("40 distinct", "15 minutes")
@@ -301,6 +312,9 @@ NEGATIVE = {
     # instance credential used from another cloud account looks the same as an expansion).
     "new_geography: known caller expands into an org country": Negative(
         "new_geography", _orders_from_frankfurt, silent=False
+    ),
+    "caller_volume: a minority caller at its usual hours and rate": Negative(
+        "caller_volume", _alice_steadily(AT, 30)
     ),
     "object_harvest: a service reads its own five secrets over and over": Negative(
         "object_harvest",
