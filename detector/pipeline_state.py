@@ -94,8 +94,9 @@ def restore(pipe: Pipeline, blob: bytes) -> Pipeline:
 
 
 def _volume(row: list[Any]) -> VolumeState:
-    last, score, calls, expected, windows, recent_calls, recent_expected, caller = row
-    return VolumeState(last, score, calls, expected, int(windows), recent_calls, recent_expected, caller)
+    last, score, calls, expected, windows, recent_calls, recent_expected, caller, reported = row
+    return VolumeState(last, score, calls, expected, int(windows), recent_calls, recent_expected, caller,
+                       bool(reported))  # fmt: skip
 
 
 def _expectation(row: list[float]) -> Expectation:

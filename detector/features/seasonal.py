@@ -227,6 +227,16 @@ def run_tail(
     return float(nbinom.sf(calls - 1, shape, shape / (shape + expected)))
 
 
+def window_tail(count: float, expect: Expectation, mean: float) -> float:
+    """Chance of at least ``count`` calls in one window expecting ``mean``, given the key's spread.
+
+    >>> key = Expectation(2.0, 0.0, 0.05, 1, 7)
+    >>> f"{window_tail(12, key, 2.0):.0e}", window_tail(1, key, 2.0) > 0.5
+    ('9e-06', True)
+    """
+    return run_tail(count, mean, 1, expect)
+
+
 def rise_evidence(count: float, expected: float, dispersion: float, rise: float) -> float:
     """Log-likelihood ratio of ``rise`` times the expected rate against the expected rate.
 
@@ -253,11 +263,13 @@ class VolumeState:
     recent_calls: float = 0.0  # exponentially weighted calls, for the level
     recent_expected: float = 0.0  # exponentially weighted seasonal expectation, for the level
     caller: str = ""  # main caller of the last alarming window, to find keys rising together
+    reported: bool = False  # the open run has alarmed: only windows clearly above expectation extend it
 
     def close(self) -> None:
         """End the open run."""
         self.score = self.calls = self.expected = 0.0
         self.windows = 0
+        self.reported = False
 
     def level(self, min_expected: float) -> float:
         """Recent calls over what the season expected (at least 1; 1 until enough is expected).
@@ -277,7 +289,7 @@ class VolumeState:
         self.recent_calls = self.recent_calls * decay + calls
         self.recent_expected = self.recent_expected * decay + expected * (gap + 1)
 
-    def to_list(self) -> list[float | str]:
+    def to_list(self) -> list[float | str | bool]:
         """JSON form."""
         return [self.last, self.score, self.calls, self.expected, self.windows, self.recent_calls,
-                self.recent_expected, self.caller]  # fmt: skip
+                self.recent_expected, self.caller, self.reported]  # fmt: skip

@@ -15,7 +15,7 @@ from detector.domain.events import format_ts
 from detector.features.seasonal import VolumeState, caller_expectation, run_tail
 from detector.features.window import WindowFeatures
 from detector.rules.base import RuleContext, evidence, finding, plural
-from detector.rules.seasonal_volume import advance
+from detector.rules.seasonal_volume import advance, still_rising
 
 NAME = "caller_volume"
 _MAIN_SHARE = 0.8  # a caller making this share of a key's calls is judged with the key
@@ -48,17 +48,32 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
         state = ctx.volume.get(scope) or VolumeState(win.start - width)
         ctx.volume[scope] = state
         mean = advance(state, float(n), cached[1], win.start, width, cfg)
-        if mean is None or not _news(state, cached[1].mean, counts, profile.last_ts, width, cfg.idle_share,
-                                     cfg.familiar_minutes):  # fmt: skip
+        if mean is None or not still_rising(state, n, cached[1], mean):
+            continue
+        if not _news(
+            state, cached[1].mean, counts, profile.last_ts, width, cfg.idle_share, cfg.familiar_minutes
+        ):
             continue
         tail = run_tail(state.calls, state.expected, state.windows, cached[1], cfg.level_spread_floor)
         if tail <= cfg.max_p_value and (best is None or tail < best[0]):
             best = (tail, ident, state, mean, float(n))
     if best is None:
         return None
-    found = _finding(f, ctx, *best)
-    best[2].close()  # reported: only a new run alarms again, so a rise's tail does not
-    return found
+    best[2].reported = True
+    peers = _rising_elsewhere(ctx, win.key_id, best[1], cfg.peer_min_keys, cfg.peer_minutes * 60)
+    if peers and min(peers) < win.key_id:
+        return None  # the caller rises on several keys at once: its first key speaks for all
+    return _finding(f, ctx, *best, peers)
+
+
+def _rising_elsewhere(ctx: RuleContext, key_id: str, ident: str, min_keys: int, horizon: float) -> list[str]:
+    """Other keys on which the same caller is in a reported rise now (a service-wide surge)."""
+    suffix = f"\x1f{ident}"
+    now = ctx.volume[f"{key_id}{suffix}"].last
+    own = f"{key_id}{suffix}"
+    keys = [k[: -len(suffix)] for k, s in ctx.volume.items()
+            if k.endswith(suffix) and k != own and s.reported and now - s.last <= horizon]  # fmt: skip
+    return keys if len(keys) + 1 >= min_keys else []
 
 
 def _news(
@@ -78,11 +93,20 @@ def _news(
 
 
 def _finding(
-    f: WindowFeatures, ctx: RuleContext, tail: float, ident: str, state: VolumeState, mean: float, n: float
+    f: WindowFeatures,
+    ctx: RuleContext,
+    tail: float,
+    ident: str,
+    state: VolumeState,
+    mean: float,
+    n: float,
+    peers: list[str],
 ) -> Finding:
     win = f.window
     ratio = (state.calls + 1.0) / (state.expected + 1.0)
     severity = Severity.HIGH if ratio >= ctx.settings.rules.seasonal_volume.high_ratio else Severity.MEDIUM
+    if peers:
+        severity = Severity.LOW
     when = f"{_DAYS[int((win.start // 86400 + 3) % 7)]} {format_ts(win.start)[11:13]}:00 UTC"
     minutes = state.windows * (win.end - win.start) / 60
     text = (
@@ -90,6 +114,8 @@ def _finding(
         f"usually makes {state.expected:.1f} ({ratio:.1f}×; {mean:.2f} a window expected of it for {when}); "
         f"a run this large has a {tail:.0e} chance for this caller on this key"
     )
+    if peers:
+        text += f"; it rose on {plural(len(peers), 'other key')} at the same time (one notice for all)"
     reasons = [Reason("caller_ratio", round(ratio, 2), round(mean, 3), text)]
     ids = evidence(win.events, ctx.max_evidence, lambda e: e.principal.startswith(ident))
     return finding(NAME, f, severity, round(ratio, 3), reasons, ids, ident)

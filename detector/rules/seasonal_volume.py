@@ -20,7 +20,14 @@ from detector.config import SeasonalVolumeSettings
 from detector.domain.alerts import Finding, Reason, Severity
 from detector.domain.events import format_ts
 from detector.features.profiles import KeyProfile
-from detector.features.seasonal import Expectation, VolumeState, expectation, rise_evidence, run_tail
+from detector.features.seasonal import (
+    Expectation,
+    VolumeState,
+    expectation,
+    rise_evidence,
+    run_tail,
+    window_tail,
+)
 from detector.features.window import WindowFeatures
 from detector.rules.base import RuleContext, evidence, finding, plural, top_principal
 
@@ -58,15 +65,28 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     if mean is None:
         return None
     state.caller = top_principal(f.principals) or state.caller
-    if not _news(f, profile, expect, state, cfg):
+    if not _news(f, profile, expect, state, cfg) or not still_rising(state, n, expect, mean):
         return None
     tail = run_tail(state.calls, state.expected, state.windows, expect, cfg.level_spread_floor)
     if tail > cfg.max_p_value:
         return None
     peers = _peers_rising(ctx, win.key_id, set(profile.principals), f)
-    found = None if peers and min(peers) < win.key_id else _finding(f, ctx, expect, mean, tail, state, peers)
-    state.close()  # reported: only a new run alarms again, so a rise's tail does not
-    return found  # the first key of a shared surge speaks for all of them
+    state.reported = True
+    if peers and min(peers) < win.key_id:
+        return None  # the first key of a shared surge speaks for all of them
+    return _finding(f, ctx, expect, mean, tail, state, peers)
+
+
+def still_rising(state: VolumeState, n: float, expect: Expectation, mean: float) -> bool:
+    """Whether a window may (re)alarm: any window of a fresh run; once reported, only a clearly busy one.
+
+    A run that has alarmed stays open while its evidence lasts; its quiet tail (a call now and
+    then where hardly any is expected) must not raise the alert again.
+    """
+    return not state.reported or window_tail(n, expect, mean) <= _BUSY_WINDOW
+
+
+_BUSY_WINDOW = 0.001
 
 
 def advance(

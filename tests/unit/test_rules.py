@@ -255,7 +255,7 @@ POSITIVE = {
         ("ScheduleKeyDeletion",),
     ),
     "seasonal_volume: the usual caller from its usual network, three times its rate for 2 h": Positive(
-        "seasonal_volume", _usual_rise(10, 130), MEDIUM_ONLY, ORDERS_ID, ("×", "chance", "Thursday 11:00")
+        "seasonal_volume", _usual_rise(10, 130), MEDIUM_ONLY, ORDERS_ID, ("×", "chance", "UTC")
     ),
     "seasonal_volume: the key's own workload steadily at night, when the key idles": Positive(
         "seasonal_volume",
