@@ -10,6 +10,7 @@ caller that makes most of a key's calls is the key, judged by the key-wide test 
 
 from __future__ import annotations
 
+from detector.config import SeasonalVolumeSettings
 from detector.domain.alerts import Finding, Reason, Severity
 from detector.domain.events import format_ts
 from detector.features.seasonal import VolumeState, caller_expectation, run_tail
@@ -60,20 +61,21 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     if best is None:
         return None
     best[2].reported = True
-    peers = _rising_elsewhere(ctx, win.key_id, best[1], cfg.peer_min_keys, cfg.peer_minutes * 60)
+    peers = _rising_elsewhere(ctx, win.key_id, best[1], cfg)
     if peers and min(peers) < win.key_id:
         return None  # the caller rises on several keys at once: its first key speaks for all
     return _finding(f, ctx, *best, peers)
 
 
-def _rising_elsewhere(ctx: RuleContext, key_id: str, ident: str, min_keys: int, horizon: float) -> list[str]:
-    """Other keys on which the same caller is in a reported rise now (a service-wide surge)."""
+def _rising_elsewhere(ctx: RuleContext, key_id: str, ident: str, cfg: SeasonalVolumeSettings) -> list[str]:
+    """Other keys on which the same caller is in a rise now (a service-wide surge)."""
     suffix = f"\x1f{ident}"
     now = ctx.volume[f"{key_id}{suffix}"].last
     own = f"{key_id}{suffix}"
     keys = [k[: -len(suffix)] for k, s in ctx.volume.items()
-            if k.endswith(suffix) and k != own and s.reported and now - s.last <= horizon]  # fmt: skip
-    return keys if len(keys) + 1 >= min_keys else []
+            if k.endswith(suffix) and k != own and s.windows and now - s.last <= cfg.peer_minutes * 60
+            and s.calls >= cfg.min_ratio * s.expected]  # fmt: skip
+    return keys if len(keys) + 1 >= cfg.peer_min_keys else []
 
 
 def _news(
