@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=float, default=4.0)
     p.add_argument("--test-days", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--strength", type=float, default=1.0, help="attack strength, 0 < S <= 1 (default 1)")
+    p.add_argument("--generator", choices=("classic", "fleet"), default="classic",
+                   help="classic (detector/simulate.py) or fleet (detector/simulation/)")  # fmt: skip
 
     p = sub.add_parser("train", help="learn profiles and fit the forest from history")
     _inputs(p)

@@ -65,9 +65,16 @@ def catalog_for(path: Path | None, settings: Settings) -> KeyCatalog:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Write history.jsonl, test.jsonl, labels.json and catalog.yaml."""
-    from detector.simulate import simulate
+    from detector.simulation.suite import GENERATORS
 
-    sim = simulate(keys=args.keys, days=args.days, seed=args.seed, test_days=args.test_days)
+    if not 0 < args.strength <= 1:
+        raise ConfigError(f"--strength must be in (0, 1], got {args.strength}")
+    if not 0 < args.test_days < args.days:
+        raise ConfigError("--test-days must be positive and shorter than --days")
+    generate = GENERATORS[args.generator]
+    history_days = args.days - args.test_days
+    sim = generate(keys=args.keys, history_days=history_days, test_days=args.test_days, seed=args.seed,
+                   strength=args.strength)  # fmt: skip
     out: Path = args.out
     write_jsonl(out / "history.jsonl", (e.to_dict() for e in sim.history))
     write_jsonl(out / "test.jsonl", (e.to_dict() for e in sim.test))

@@ -15,11 +15,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy.stats import nbinom, poisson
+import numpy as np
+from numpy.typing import NDArray
+from scipy.special import betainc, gammainc
 
-from detector.features.profiles import HOURS_PER_WEEK, WEEK_OFFSET_HOURS, KeyProfile, hours_in_bucket
+from detector.features.profiles import HOURS_PER_WEEK, WEEK_OFFSET_HOURS, KeyProfile
 
 _DAYS = 7
+FloatArray = NDArray[np.float64]
 _OFFSET = WEEK_OFFSET_HOURS
 
 
@@ -43,28 +46,33 @@ class Expectation:
         return f"this weekday seen {weeks} in {self.days} days of history"
 
 
-def _seen(first_ts: float, last_ts: float, covered: list[float] | None = None) -> list[list[float]]:
+_BUCKETS = (
+    np.arange(_DAYS * 24).reshape(_DAYS, 24) - WEEK_OFFSET_HOURS
+) % HOURS_PER_WEEK  # abs hour mod week
+
+
+def _seen(first_ts: float, last_ts: float, covered: list[float] | None = None) -> FloatArray:
     """Hours of history at each (day of week, hour of day), Monday first; partial end hours in part.
 
     At most as many as the logs ``covered`` (per hour of the week), when that is known.
 
     >>> seen = _seen(0.0, 2 * 86400.0 + 1800.0)  # Thursday 00:00 to Saturday 00:30
-    >>> seen[3][0], seen[4][23], seen[5][0], seen[6][0]
+    >>> float(seen[3][0]), float(seen[4][23]), float(seen[5][0]), float(seen[6][0])
     (1.0, 1.0, 0.5, 0.0)
-    >>> _seen(0.0, 2 * 86400.0 + 1800.0, [0.5] * 168)[3][0]
+    >>> float(_seen(0.0, 2 * 86400.0 + 1800.0, [0.5] * 168)[3][0])
     0.5
     """
     start_h, end_h = int(first_ts // 3600), int(last_ts // 3600) + 1
-    out = [
-        [float(hours_in_bucket(start_h, end_h, HOURS_PER_WEEK, (d * 24 + h - _OFFSET) % HOURS_PER_WEEK))
-         for h in range(24)]
-        for d in range(_DAYS)
-    ]  # fmt: skip
+    out: FloatArray = (
+        ((end_h - 1 - _BUCKETS) // HOURS_PER_WEEK - (start_h - 1 - _BUCKETS) // HOURS_PER_WEEK).astype(float)
+        if end_h > start_h
+        else np.zeros((_DAYS, 24))
+    )
     for ts, part in ((first_ts, 1.0 - first_ts % 3600 / 3600), (last_ts, last_ts % 3600 / 3600)):
         day, hour = divmod(int((ts // 3600 + WEEK_OFFSET_HOURS) % HOURS_PER_WEEK), 24)
-        out[day][hour] -= 1.0 - part
+        out[day, hour] -= 1.0 - part
     if covered is not None:
-        out = [[min(out[d][h], covered[d * 24 + h]) for h in range(24)] for d in range(_DAYS)]
+        out = np.minimum(out, np.asarray(covered, dtype=float).reshape(_DAYS, 24))
     return out
 
 
@@ -135,7 +143,7 @@ def expectation(
     return Expectation(mean, spread, level, round(max(seen[day])), max(end_h - start_h, 0) // 24)
 
 
-def _factors(counts: list[float], seen: list[list[float]], prior: float) -> tuple[list[float], list[float]]:
+def _factors(counts: list[float], seen: FloatArray, prior: float) -> tuple[list[float], list[float]]:
     """Day-of-week factors (1 = an average day) and calls per hour of day on an average day."""
     hour_calls = [sum(counts[d * 24 + h] for d in range(_DAYS)) for h in range(24)]
     day_calls = [sum(counts[d * 24 : d * 24 + 24]) for d in range(_DAYS)]
@@ -143,32 +151,30 @@ def _factors(counts: list[float], seen: list[list[float]], prior: float) -> tupl
 
 
 def fit_day_hour(
-    hour_calls: list[float], day_calls: list[float], seen: list[list[float]], prior: float
+    hour_calls: list[float], day_calls: list[float], seen: FloatArray, prior: float
 ) -> tuple[list[float], list[float]]:
     """Day factors and hourly rates from calls per hour of day and per day of week.
 
     Fitted by alternating the two (a Poisson model with a day and an hour effect), so a day seen
     only in part is compared with what its own hours usually bring, not with whole days.
     """
-    hours_seen = sum(map(sum, seen))
-    total = sum(day_calls)
+    hours_seen = float(seen.sum())
+    total = float(sum(day_calls))
     if hours_seen <= 0 or total <= 0:
         return [1.0] * _DAYS, [0.0] * 24
     mean = total / hours_seen  # calls per hour over the whole history
-    factors = [1.0] * _DAYS
-    hourly = [0.0] * 24
-    days, hours = range(_DAYS), range(24)
+    by_hour, by_day = np.asarray(hour_calls, dtype=float), np.asarray(day_calls, dtype=float)
+    factors = np.ones(_DAYS)
+    hourly = np.zeros(24)
     for _ in range(3):
-        exposure = [sum(seen[d][h] * factors[d] for d in days) for h in hours]
-        hourly = [(hour_calls[h] + prior * mean) / (exposure[h] + prior) for h in hours]
-        expected = [sum(seen[d][h] * hourly[h] for h in hours) for d in days]
-        factors = [(day_calls[d] + prior * mean) / (expected[d] + prior * mean) for d in days]
-    return factors, hourly
+        hourly = (by_hour + prior * mean) / (factors @ seen + prior)
+        factors = (by_day + prior * mean) / (seen @ hourly + prior * mean)
+    return factors.tolist(), hourly.tolist()
 
 
 def _dispersion(
     profile: KeyProfile,
-    seen: list[list[float]],
+    seen: FloatArray,
     factors: list[float],
     hourly: list[float],
     hour: int,
@@ -218,13 +224,15 @@ def run_tail(
     >>> f"{run_tail(600, 300, 60, bursty):.2f}"
     '0.09'
     """
-    if calls <= expected:
+    count = math.floor(calls)
+    if count <= expected or count < 1:
         return 1.0
     inverse_shape = max(expect.level_spread, spread_floor) + expect.dispersion / max(windows, 1)
     if inverse_shape <= 1e-9:
-        return float(poisson.sf(calls - 1, expected))
+        return float(gammainc(count, expected))  # Poisson P(X >= count)
     shape = 1.0 / inverse_shape
-    return float(nbinom.sf(calls - 1, shape, shape / (shape + expected)))
+    # Negative binomial P(X >= count) as a regularised incomplete beta (what nbinom.sf computes).
+    return float(betainc(count, shape, expected / (shape + expected)))
 
 
 def window_tail(count: float, expect: Expectation, mean: float) -> float:
