@@ -71,16 +71,21 @@ def _free_port() -> int:
         return port
 
 
-def _incident_with_attacks(store: Store, root: Path) -> Incident:
-    """Store the alerts of a small simulation; the busiest high-severity single-key incident."""
+def _store_attacks(store: Store, root: Path) -> None:
+    """Store the alerts of a small simulation."""
     world = make_world(root, keys=8, seed=5)
     pipeline = pipeline_factory(world, Settings())()
     pipeline.process(world.sim.test)
     store.save_batch(pipeline.finish())
+
+
+def _incident_with_attacks(store: Store, other: Incident) -> Incident:
+    """The busiest high-severity single-key incident, on another key than ``other``."""
     serious = {"high", "critical"}
     found = [
-        i for i in store.list_incidents(limit=1000) if len(i.key_ids) == 1 and i.severity.label in serious
-    ]
+        i for i in store.list_incidents(limit=1000)
+        if len(i.key_ids) == 1 and i.severity.label in serious and i.key_ids[0] not in other.key_ids
+    ]  # fmt: skip
     assert found, "the simulated attacks open high-severity incidents"
     best = max(found, key=lambda i: (i.alert_count, i.incident_id))
     incident = store.get_incident(best.incident_id)
@@ -88,12 +93,12 @@ def _incident_with_attacks(store: Store, root: Path) -> Incident:
     return incident
 
 
-def _geo_incident(store: Store, other: Incident) -> Incident:
-    """The busiest single-key incident, on another key than ``other``, with countries in its reasons."""
+def _geo_incident(store: Store) -> Incident:
+    """The busiest single-key incident with countries in its reasons."""
     found = []
     for listed in store.list_incidents(limit=1000):
         incident = store.get_incident(listed.incident_id)
-        if incident is None or len(incident.key_ids) != 1 or incident.key_ids[0] in other.key_ids:
+        if incident is None or len(incident.key_ids) != 1:
             continue
         alerts = [a for a in map(store.get_alert, incident.alert_ids) if a is not None]
         if len(alerts) >= 2 and any(alert_countries(a) for a in alerts):
@@ -108,8 +113,9 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     token = make_token(root / "hsm", label="kw-console", pin="kw-console-pin")
     store = Store(f"sqlite:///{root / 'kw.db'}")
     store.migrate()
-    incident = _incident_with_attacks(store, root / "world")
-    geo = _geo_incident(store, incident)
+    _store_attacks(store, root / "world")
+    geo = _geo_incident(store)
+    incident = _incident_with_attacks(store, geo)
     with token.open() as session:
         for key_id in (*incident.key_ids, *geo.key_ids):
             session.generate_key(KeyType.AES, 256, label=key_id, store=True, capabilities=AES_USES)

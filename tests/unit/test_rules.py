@@ -40,7 +40,13 @@ from helpers import (
     spread,
 )
 
-from detector.config import DetectionSettings, NewGeographySettings, RulesSettings
+from detector.config import (
+    CallerVolumeSettings,
+    DetectionSettings,
+    NewGeographySettings,
+    RulesSettings,
+    SeasonalVolumeSettings,
+)
 from detector.domain.alerts import Alert, Severity
 from detector.domain.events import Event
 from detector.features.identity import principal_identity
@@ -210,6 +216,11 @@ def _calls(n: int, **fields: object) -> Callable[[], list[Event]]:
     return lambda: merged(around(AT), spread(AT + MINUTE, n, prefix="new", **fields))
 
 
+# The volume tests are off by default (not calibrated yet); their cases switch them on.
+VOLUME_ON: dict[str, object] = {
+    "seasonal_volume": SeasonalVolumeSettings(enabled=True),
+    "caller_volume": CallerVolumeSettings(enabled=True),
+}
 HIGH_ONLY = (Severity.HIGH,)
 MEDIUM_ONLY = (Severity.MEDIUM,)
 
@@ -255,7 +266,12 @@ POSITIVE = {
         ("ScheduleKeyDeletion",),
     ),
     "seasonal_volume: the usual caller from its usual network, three times its rate for 2 h": Positive(
-        "seasonal_volume", _usual_rise(10, 130), MEDIUM_ONLY, ORDERS_ID, ("×", "chance", "UTC")
+        "seasonal_volume",
+        _usual_rise(10, 130),
+        MEDIUM_ONLY,
+        ORDERS_ID,
+        ("×", "chance", "UTC"),
+        rules=VOLUME_ON,
     ),
     "seasonal_volume: the key's own workload steadily at night, when the key idles": Positive(
         "seasonal_volume",
@@ -264,9 +280,15 @@ POSITIVE = {
         REPORTS_ID,
         ("03:00", "chance"),
         key_id=KEY_DEV,
+        rules=VOLUME_ON,
     ),
     "caller_volume: a minority caller of a shared key steadily at night, hidden in its traffic": Positive(
-        "caller_volume", _alice_steadily(NIGHT, 30), HIGH_ONLY, ALICE, ("alice", "03:00", "chance")
+        "caller_volume",
+        _alice_steadily(NIGHT, 30),
+        HIGH_ONLY,
+        ALICE,
+        ("alice", "03:00", "chance"),
+        rules=VOLUME_ON,
     ),
     "object_harvest: a person opens 40 distinct secrets within a minute": Positive(
         "object_harvest", _secrets(40, 40, **AS_ALICE), HIGH_ONLY, ALICE, ("40 distinct", "15 minutes")
@@ -314,7 +336,7 @@ NEGATIVE = {
         "new_geography", _orders_from_frankfurt, silent=False
     ),
     "caller_volume: a minority caller at its usual hours and rate": Negative(
-        "caller_volume", _alice_steadily(AT, 30)
+        "caller_volume", _alice_steadily(AT, 30), rules=VOLUME_ON
     ),
     "object_harvest: a service reads its own five secrets over and over": Negative(
         "object_harvest",
@@ -343,9 +365,11 @@ NEGATIVE = {
     # A threefold surge of a quarter hour on a steady key is improbable: seasonal_volume reports it.
     "volume_spike: batch 3x surge from known sources": Negative("volume_spike", _batch_surge, silent=False),
     "rate_drift: batch 3x surge from known sources": Negative("rate_drift", _batch_surge, silent=False),
-    "seasonal_volume: a fifth more calls for an hour": Negative("seasonal_volume", _usual_rise(1, 60)),
+    "seasonal_volume: a fifth more calls for an hour": Negative(
+        "seasonal_volume", _usual_rise(1, 60), rules=VOLUME_ON
+    ),
     "seasonal_volume: a month-end batch at three times the rate for an hour": Negative(
-        "seasonal_volume", _usual_rise(10, 60)
+        "seasonal_volume", _usual_rise(10, 60), rules=VOLUME_ON
     ),
     "unusual_admin: tagging a key with no history": Negative(
         "unusual_admin", _one("TagResource", key_id=FRESH_KEY, **AS_ALICE)
