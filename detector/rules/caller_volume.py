@@ -12,15 +12,13 @@ from __future__ import annotations
 
 from detector.config import SeasonalVolumeSettings
 from detector.domain.alerts import Finding, Reason, Severity
-from detector.domain.events import format_ts
 from detector.features.seasonal import VolumeState, caller_expectation, run_tail
 from detector.features.window import WindowFeatures
 from detector.rules.base import RuleContext, evidence, finding, plural
-from detector.rules.seasonal_volume import advance, still_rising
+from detector.rules.seasonal_volume import advance, hour_of_week_text, still_rising
 
 NAME = "caller_volume"
 _MAIN_SHARE = 0.8  # a caller making this share of a key's calls is judged with the key
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
@@ -109,8 +107,7 @@ def _finding(
     severity = Severity.HIGH if ratio >= ctx.settings.rules.seasonal_volume.high_ratio else Severity.MEDIUM
     if peers:
         severity = Severity.LOW
-    when = f"{_DAYS[int((win.start // 86400 + 3) % 7)]} {format_ts(win.start)[11:13]}:00 UTC"
-    minutes = state.windows * (win.end - win.start) / 60
+    when, minutes = hour_of_week_text(win.start), state.windows * (win.end - win.start) / 60
     text = (
         f"{ident} made {plural(state.calls, 'call')} on this key in the last {minutes:.0f} min where it "
         f"usually makes {state.expected:.1f} ({ratio:.1f}×; {mean:.2f} a window expected of it for {when}); "

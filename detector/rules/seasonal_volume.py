@@ -124,6 +124,15 @@ def advance(
     return mean
 
 
+def hour_of_week_text(ts: float) -> str:
+    """The weekday and UTC hour of ``ts``.
+
+    >>> hour_of_week_text(0.0)
+    'Thursday 00:00 UTC'
+    """
+    return f"{_DAYS[int((ts // 86400 + 3) % 7)]} {format_ts(ts)[11:13]}:00 UTC"
+
+
 def _peers_rising(ctx: RuleContext, key_id: str, callers: set[str], f: WindowFeatures) -> list[str]:
     """Other keys in a rise now whose main caller also calls this key: a shared surge of familiar sources.
 
@@ -194,8 +203,7 @@ def _finding(
     if peers:
         severity = Severity.LOW
     level = f", recent level {mean / expect.mean:.1f}× the season" if mean > expect.mean * 1.05 else ""
-    when = f"{_DAYS[int((win.start // 86400 + 3) % 7)]} {format_ts(win.start)[11:13]}:00 UTC"
-    minutes = state.windows * (win.end - win.start) / 60
+    when, minutes = hour_of_week_text(win.start), state.windows * (win.end - win.start) / 60
     text = (
         f"{plural(state.calls, 'call')} in the last {minutes:.0f} min where {state.expected:.1f} are usual "
         f"({ratio:.1f}×; {plural(n, 'call')} in this window against {mean:.2f} expected for {when}, "
