@@ -67,14 +67,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     """Write history.jsonl, test.jsonl, labels.json and catalog.yaml."""
     from detector.simulation.suite import GENERATORS
 
-    if not 0 < args.strength <= 1:
-        raise ConfigError(f"--strength must be in (0, 1], got {args.strength}")
+    strength = getattr(args, "strength", 1.0)  # the demo calls this with the classic defaults
+    if not 0 < strength <= 1:
+        raise ConfigError(f"--strength must be in (0, 1], got {strength}")
     if not 0 < args.test_days < args.days:
         raise ConfigError("--test-days must be positive and shorter than --days")
-    generate = GENERATORS[args.generator]
+    generate = GENERATORS[getattr(args, "generator", "classic")]
     history_days = args.days - args.test_days
     sim = generate(keys=args.keys, history_days=history_days, test_days=args.test_days, seed=args.seed,
-                   strength=args.strength)  # fmt: skip
+                   strength=strength)  # fmt: skip
     out: Path = args.out
     write_jsonl(out / "history.jsonl", (e.to_dict() for e in sim.history))
     write_jsonl(out / "test.jsonl", (e.to_dict() for e in sim.test))

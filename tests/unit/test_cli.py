@@ -263,3 +263,15 @@ def test_run_flags_override_the_kafka_settings(monkeypatch: pytest.MonkeyPatch) 
     for bad in ("-1", "65", "two"):
         with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
             build_parser().parse_args(["run", "--workers", bad])
+
+
+def test_simulate_writes_either_generator_at_any_strength(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "fleet"
+    args = ["simulate", "--out", str(out), "--keys", "12", "--days", "2", "--test-days", "1"]
+    assert main([*args, "--generator", "fleet", "--strength", "0.3"]) == 0
+    labels = orjson.loads((out / "labels.json").read_bytes())
+    assert labels["meta"]["strength"] == 0.3 and labels["meta"]["generator"].startswith("keywatch-fleet")
+    assert main([*args, "--strength", "1.5"]) == 2
+    assert "--strength must be in (0, 1]" in capsys.readouterr().err
