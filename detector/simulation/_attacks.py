@@ -79,18 +79,9 @@ def foreign_geography(ctx: Context) -> Injection:
     start, end = ctx.window(ctx.params["duration_minutes"])
     network = FOREIGN[int(ctx.rng.integers(0, len(FOREIGN)))]
     address = ctx.address_in(network)
-    keys = person_keys(ctx.world, person)[: ctx.count("keys")]
-    ts = spread_times(ctx.rng, start, end, ctx.count("calls"))
-    tables = ctx.world.tables
-    batch = ctx.batch(
-        ts,
-        key=np.asarray(keys)[ctx.rng.integers(0, len(keys), size=ts.size)],
-        operation=ctx.ops({"Decrypt": 0.6, "DescribeKey": 0.25, "GenerateDataKey": 0.15}, ts.size),
-        principal=tables.principal(person.principal),
-        address=address,
-        agent=tables.agent(person.cli_agent),
-    )
-    return injection([batch], start, end, f"{person.name} from {ctx.name_of(address)}, {ts.size} calls")
+    mix = {"Decrypt": 0.6, "DescribeKey": 0.25, "GenerateDataKey": 0.15}
+    batch, calls = _person_cli_calls(ctx, person, address, start, end, mix)
+    return injection([batch], start, end, f"{person.name} from {ctx.name_of(address)}, {calls} calls")
 
 
 def impossible_travel(ctx: Context) -> Injection:
@@ -243,18 +234,9 @@ def off_hours_person(ctx: Context) -> Injection:
     )
     day = int(np.floor((start + person.office.utc_offset * 3600.0) / DAY))
     address = person_home_code(person, day, ctx.world.tables)
-    keys = person_keys(ctx.world, person)[: ctx.count("keys")]
-    ts = spread_times(ctx.rng, start, end, ctx.count("calls"))
-    tables = ctx.world.tables
-    batch = ctx.batch(
-        ts,
-        key=np.asarray(keys)[ctx.rng.integers(0, len(keys), size=ts.size)],
-        operation=ctx.ops({"Decrypt": 0.8, "DescribeKey": 0.1, "GenerateDataKey": 0.1}, ts.size),
-        principal=tables.principal(person.principal),
-        address=address,
-        agent=tables.agent(person.cli_agent),
-    )
-    return injection([batch], start, end, f"{person.name} at 03:00 local from home, {ts.size} calls")
+    mix = {"Decrypt": 0.8, "DescribeKey": 0.1, "GenerateDataKey": 0.1}
+    batch, calls = _person_cli_calls(ctx, person, address, start, end, mix)
+    return injection([batch], start, end, f"{person.name} at 03:00 local from home, {calls} calls")
 
 
 def ransom_reencryption(ctx: Context) -> Injection:
@@ -499,3 +481,21 @@ ATTACKS: dict[str, Callable[[Context], Injection]] = {
     "destructive_on_new_key": destructive_on_new_key,
     "policy_tamper": policy_tamper,
 }
+
+
+def _person_cli_calls(
+    ctx: Context, person: Person, address: int, start: float, end: float, mix: dict[str, float]
+) -> tuple[Batch, int]:
+    """A person's CLI calls over ``[start, end)`` on their first ``keys`` keys; the batch and its size."""
+    keys = person_keys(ctx.world, person)[: ctx.count("keys")]
+    ts = spread_times(ctx.rng, start, end, ctx.count("calls"))
+    tables = ctx.world.tables
+    batch = ctx.batch(
+        ts,
+        key=np.asarray(keys)[ctx.rng.integers(0, len(keys), size=ts.size)],
+        operation=ctx.ops(mix, ts.size),
+        principal=tables.principal(person.principal),
+        address=address,
+        agent=tables.agent(person.cli_agent),
+    )
+    return batch, int(ts.size)
