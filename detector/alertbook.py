@@ -13,6 +13,8 @@ PRINCIPAL_SCOPED = frozenset({"denied_probing", "impossible_travel"})
 NOVELTIES = frozenset(
     {"new_geography", "new_principal", "new_operation", "impossible_travel", "unusual_admin"}
 )
+# A volume rise that ebbs and comes back within hours is one rise.
+RISES = frozenset({"seasonal_volume", "caller_volume", "rate_drift"})
 
 
 @dataclass(slots=True)
@@ -21,6 +23,8 @@ class AlertBook:
 
     Novelty detectors (a new country, caller, operation, hop or administrator) extend their alert
     for ``novelty_gap_seconds``: the same novelty coming back an hour later is the same story.
+    Sustained-volume detectors extend theirs for ``rise_gap_seconds``: a rise that ebbs and
+    comes back is one rise.
     """
 
     catalog: KeyCatalog
@@ -28,6 +32,7 @@ class AlertBook:
     window_seconds: float
     gap_windows: int = 5
     novelty_gap_seconds: float = 86400.0
+    rise_gap_seconds: float = 10800.0
     max_evidence: int = MAX_EVIDENCE
     open: dict[tuple[str, str], Alert] = field(default_factory=dict)
 
@@ -84,9 +89,12 @@ class AlertBook:
         return finding.severity.shift(shift)
 
     def _limit(self, detector: str) -> float:
+        base = (self.gap_windows + 1) * self.window_seconds
         if detector in NOVELTIES:
-            return max(self.novelty_gap_seconds, (self.gap_windows + 1) * self.window_seconds)
-        return (self.gap_windows + 1) * self.window_seconds
+            return max(self.novelty_gap_seconds, base)
+        if detector in RISES:
+            return max(self.rise_gap_seconds, base)
+        return base
 
     def expire(self, now: float) -> None:
         """Forget episodes that can no longer be extended (keeps memory bounded)."""

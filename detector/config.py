@@ -42,6 +42,7 @@ class WindowSettings(_Frozen):
 class AlertSettings(_Frozen):
     merge_gap_windows: int = Field(5, ge=0)
     novelty_merge_hours: float = Field(24.0, ge=0)
+    rise_merge_hours: float = Field(3.0, ge=0)
 
 
 class ProfileSettings(_Frozen):
@@ -105,6 +106,7 @@ class SeasonalVolumeSettings(_Frozen):
     high_ratio: float = Field(10.0, gt=1)
     level_half_life_windows: float = Field(720.0, gt=0)
     level_min_expected: float = Field(50.0, ge=0)
+    org_wide_keys: int = Field(8, ge=2)
 
 
 class CallerVolumeSettings(_Frozen):

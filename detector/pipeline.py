@@ -91,6 +91,7 @@ class Pipeline:
             self.W,
             gap_windows=settings.alerts.merge_gap_windows,
             novelty_gap_seconds=settings.alerts.novelty_merge_hours * 3600,
+            rise_gap_seconds=settings.alerts.rise_merge_hours * 3600,
             max_evidence=settings.window.max_evidence,
         )
         self.stats = PipelineStats()

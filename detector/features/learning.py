@@ -120,7 +120,8 @@ def _learn_callers(
     key_id, known = win.key_id, profiles.principals
     # Windows sit inside one UTC hour (their length divides an hour), so per-caller counts
     # stand for per-event updates; the window's last event time stands for each caller's.
-    first, last, hod = win.events[0].ts, tally.last_ts, int(win.start // 3600) % 24
+    first, last, hour = win.events[0].ts, tally.last_ts, int(win.start // 3600)
+    hod = hour % 24
     people = key_prof.people_hours
     seasonal = key_prof.caller_counts
     dow = 24 + int((win.start // 86400 + 3) % 7)  # Monday = 0 (1970-01-01 was a Thursday)
@@ -141,6 +142,7 @@ def _learn_callers(
         elif len(keys) < cap:
             keys[key_id] = c
         pp.hod_counts[hod] += c
+        pp.count_key_hour(key_id, hour, c)
         if last > pp.last_ts:
             pp.last_ts = last
         if is_human(ident):

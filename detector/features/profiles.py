@@ -182,6 +182,25 @@ class PrincipalProfile:
     windows: int = 0  # windows it was active in, across keys
     network_changes: int = 0  # windows after its first day in which it called from a network new to it
     max_objects: int = 0  # most distinct objects (encryption contexts) it opened within the horizon
+    hour: int = 0  # the clock hour (since the epoch) ``key_hour`` counts
+    key_hour: dict[str, int] = field(default_factory=dict)  # calls per key in that hour
+    max_key_hour: int = 0  # most calls it made on one key within one earlier clock hour
+
+    def count_key_hour(self, key_id: str, hour: int, calls: int) -> None:
+        """Count calls on a key in a clock hour; a new hour folds the last one into ``max_key_hour``.
+
+        >>> p = PrincipalProfile(0.0, 0.0)
+        >>> p.count_key_hour("k1", 5, 30); p.count_key_hour("k1", 5, 20); p.count_key_hour("k2", 6, 1)
+        >>> p.max_key_hour, p.key_hour
+        (50, {'k2': 1})
+        """
+        if hour > self.hour:
+            if self.key_hour:
+                self.max_key_hour = max(self.max_key_hour, *self.key_hour.values())
+            self.hour, self.key_hour = hour, {}
+        elif hour < self.hour:
+            return  # a late window of an hour already folded
+        self.key_hour[key_id] = self.key_hour.get(key_id, 0) + calls
 
     def usual_share(self, hour: int) -> float:
         """Activity around ``hour`` relative to the busiest such span (see :func:`usual_share`)."""

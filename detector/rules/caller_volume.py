@@ -15,7 +15,7 @@ from detector.domain.alerts import Finding, Reason, Severity
 from detector.features.seasonal import VolumeState, caller_expectation, run_tail
 from detector.features.window import WindowFeatures
 from detector.rules.base import RuleContext, evidence, finding, plural
-from detector.rules.seasonal_volume import advance, hour_of_week_text, still_rising
+from detector.rules.seasonal_volume import advance, hour_of_week_text, routine_visit, still_rising
 
 NAME = "caller_volume"
 _MAIN_SHARE = 0.8  # a caller making this share of a key's calls is judged with the key
@@ -31,6 +31,9 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     key = ctx.seasonal.get(win.key_id)
     if profile is None or key is None:
         return None
+    whole = ctx.volume.get(win.key_id)
+    if whole is not None and whole.reported and whole.windows:
+        return None  # the key-wide test has alarmed on this rise: one alert tells it
     width, hour = win.end - win.start, int(win.start // 3600)
     best: tuple[float, str, VolumeState, float, float] | None = None
     for ident, n in f.principals.items():
@@ -47,7 +50,7 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
         state = ctx.volume.get(scope) or VolumeState(win.start - width)
         ctx.volume[scope] = state
         mean = advance(state, float(n), cached[1], win.start, width, cfg)
-        if mean is None or not still_rising(state, n, cached[1], mean):
+        if mean is None or not still_rising(state, n, cached[1], mean) or routine_visit(ctx, ident, f):
             continue
         if not _news(
             state, cached[1].mean, counts, profile.last_ts, width, cfg.idle_share, cfg.familiar_minutes

@@ -70,6 +70,8 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     tail = run_tail(state.calls, state.expected, state.windows, expect, cfg.level_spread_floor)
     if tail > cfg.max_p_value:
         return None
+    if f.recent_source_events < 0.2 * f.values["events"] and routine_visit(ctx, state.caller, f):
+        return None
     peers = _peers_rising(ctx, win.key_id, set(profile.principals), f)
     state.reported = True
     if peers and min(peers) < win.key_id:
@@ -122,6 +124,23 @@ def advance(
     if state.calls - state.expected < excess or state.calls < cfg.min_ratio * state.expected:
         return None
     return mean
+
+
+def routine_visit(ctx: RuleContext, ident: str, f: WindowFeatures) -> bool:
+    """Whether an organisation-wide identity makes no more calls on this key this hour than it routinely
+    makes on one key.
+
+    Backup, key-administration and deployment automation works through many keys, each in a
+    burst; its burst on a key it visits rarely is that key's rise, but it is the identity's
+    routine (``org_wide_keys`` keys or more, and no more calls on this key this hour than it
+    made on one key in any earlier hour). Doing elsewhere what it always does is not news.
+    """
+    pp = ctx.profiles.principals.get(ident)
+    if pp is None or len(pp.keys) < ctx.settings.rules.seasonal_volume.org_wide_keys:
+        return False
+    key_id, hour = f.window.key_id, int(f.window.start // 3600)
+    so_far = pp.key_hour.get(key_id, 0) if pp.hour == hour else 0
+    return so_far + f.principals.get(ident, 0) <= pp.max_key_hour
 
 
 def hour_of_week_text(ts: float) -> str:

@@ -40,6 +40,7 @@ from helpers import (
     spread,
 )
 
+from detector.alertbook import AlertBook
 from detector.config import (
     CallerVolumeSettings,
     DetectionSettings,
@@ -47,12 +48,15 @@ from detector.config import (
     RulesSettings,
     SeasonalVolumeSettings,
 )
-from detector.domain.alerts import Alert, Severity
+from detector.domain.alerts import Alert, Finding, Severity
+from detector.domain.catalog import KeyCatalog
 from detector.domain.events import Event
 from detector.features.identity import principal_identity
+from detector.features.profiles import PrincipalProfile, Profiles
 from detector.features.window import KeyWindow, principal_windows, window_features
 from detector.pipeline import Pipeline
 from detector.rules import DETECTORS, KEY_RULES, PRINCIPAL_RULES, RuleContext
+from detector.rules.seasonal_volume import routine_visit
 
 AT = DAY3 + 10 * HOUR  # Thursday 10:00 UTC: everyone is at work
 NIGHT = DAY3 + 3 * HOUR  # Thursday 03:00 UTC: only the orders workload trickles
@@ -573,3 +577,38 @@ def test_disabled_rules_raise_nothing(make_pipeline, settings: DetectionSettings
         _burst_from_brazil(), _one("ScheduleKeyDeletion")(), _probe((KEY_PROD, KEY_DEV, OTHER_KEY))
     )
     assert run(make_pipeline(quiet), events) == []
+
+
+def _finding(detector: str, start: float) -> Finding:
+    return Finding(detector, KEY_PROD, ORDERS_ID, start, start + MINUTE, 3.0, Severity.MEDIUM, [])
+
+
+@pytest.mark.parametrize(
+    ("detector", "alerts"), [("seasonal_volume", 1), ("caller_volume", 1), ("volume_spike", 2)]
+)
+def test_a_rise_that_ebbs_and_returns_within_hours_is_one_alert(detector: str, alerts: int) -> None:
+    book = AlertBook(KeyCatalog.from_mapping(None, {}), DetectionSettings().severity, MINUTE)
+    ids = {book.add(_finding(detector, AT + offset)).alert_id for offset in (0, 90 * MINUTE)}
+    assert len(ids) == alerts
+
+
+def _visitor(keys: int, max_key_hour: int) -> tuple[RuleContext, KeyWindow]:
+    pp = PrincipalProfile(first_ts=DAY3, last_ts=AT, keys={f"k{i}": 100 for i in range(keys)},
+                          max_key_hour=max_key_hour)  # fmt: skip
+    ctx = RuleContext(DetectionSettings(), Profiles(principals={ORDERS_ID: pp}))
+    events = spread(AT, 40, principal=f"{ORDERS}/backup-job")
+    return ctx, KeyWindow(KEY_PROD, AT, AT + MINUTE, events)
+
+
+@pytest.mark.parametrize(
+    ("keys", "max_key_hour", "routine"),
+    [(20, 300, True), (20, 30, False), (3, 300, False)],
+    ids=["org-wide, within its routine", "org-wide, beyond its routine", "a service's own few keys"],
+)
+def test_org_wide_automation_within_its_per_key_routine_is_not_a_rise(
+    keys: int, max_key_hour: int, routine: bool
+) -> None:
+    ctx, win = _visitor(keys, max_key_hour)
+    by_principal = principal_windows([win], ctx.settings.window.max_evidence)
+    f = window_features(win, ctx.profiles, by_principal, window_seconds=MINUTE, mature=True)
+    assert routine_visit(ctx, ORDERS_ID, f) is routine

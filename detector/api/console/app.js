@@ -354,10 +354,14 @@
     const keys = el("div", { "data-testid": "keys" });
     const runs = el("div", { "data-testid": "runs" });
     const timeline = el("ol", { class: "timeline", "data-testid": "timeline" });
+    let latest = 0;  // a poll and a button's refresh can overlap: only the newest one may draw
     const refresh = async () => {
+      const ticket = ++latest;
       try {
-        incident = await api("GET", `/v1/incidents/${encodeURIComponent(incidentId)}`);
+        const fetched = await api("GET", `/v1/incidents/${encodeURIComponent(incidentId)}`);
         const [inventory, runList] = await Promise.all([api("GET", "/v1/keys"), api("GET", `/v1/runs?incident=${encodeURIComponent(incidentId)}`)]);
+        if (ticket !== latest) return;
+        incident = fetched;
         summary.replaceChildren(sev(incident.severity), ` status `, el("strong", { "data-testid": "incident-status" }, incident.status),
           ` · ${incident.alert_count} alert(s) · first ${when(incident.first_seen)} · last ${when(incident.last_seen)}`,
           ` · assignee ${incident.assignee || "none"}`);
