@@ -13,8 +13,8 @@ PRINCIPAL_SCOPED = frozenset({"denied_probing", "impossible_travel"})
 NOVELTIES = frozenset(
     {"new_geography", "new_principal", "new_operation", "impossible_travel", "unusual_admin"}
 )
-# A volume rise that ebbs and comes back within hours is one rise.
-RISES = frozenset({"seasonal_volume", "caller_volume", "rate_drift"})
+# A volume rise (or a changed operation mix) that ebbs and comes back within hours is one story.
+RISES = frozenset({"seasonal_volume", "caller_volume", "rate_drift", "operation_mix"})
 
 
 @dataclass(slots=True)

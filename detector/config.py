@@ -166,6 +166,14 @@ class NewOperationSettings(_Frozen):
     min_events: int = Field(5, ge=1)
 
 
+class OperationMixSettings(_Frozen):
+    enabled: bool = True
+    busy_calls: int = Field(30, ge=1)
+    min_busy_hours: int = Field(24, ge=1)
+    min_shift: float = Field(0.2, gt=0, le=1)
+    max_p_value: float = Field(1e-6, gt=0, lt=1)
+
+
 class ForestSettings(_Frozen):
     enabled: bool = True
     n_estimators: int = Field(200, ge=10)
@@ -182,6 +190,7 @@ class RulesSettings(_Frozen):
     rate_drift: DriftSettings = DriftSettings()
     seasonal_volume: SeasonalVolumeSettings = SeasonalVolumeSettings()
     caller_volume: CallerVolumeSettings = CallerVolumeSettings()
+    operation_mix: OperationMixSettings = OperationMixSettings()
     object_harvest: ObjectHarvestSettings = ObjectHarvestSettings()
     new_network: NewNetworkSettings = NewNetworkSettings()
     unusual_admin: UnusualAdminSettings = UnusualAdminSettings()

@@ -115,6 +115,11 @@ class Pipeline:
         self._max_values, self._recent_seconds = profile.max_values, profile.recent_hours * 3600
         self._batch_rows = settings.window.forest_batch_rows
         self._seasonal_callers = profile.max_seasonal_callers
+        mix = settings.rules.operation_mix
+        # Online, an hour moves a caller's largest operation shares a quarter of the alarming shift at
+        # most, so a change cannot teach itself away; training history is trusted and learned as it is.
+        self._mix_busy, self._mix_settled = mix.busy_calls, mix.min_busy_hours
+        self._mix_step = 1.0 if trust_input else mix.min_shift / 4
 
     def process(self, events: Iterable[Event]) -> None:
         """Add events; closes every window the watermark passes."""
@@ -294,7 +299,8 @@ class Pipeline:
             None if self.trust_input else seasonal_volume.seasonal_count(ctx, win.key_id, len(win.events))
         )
         learn_window(self.profiles, f, self._max_values, self._recent_seconds, seasonal_count=seasonal,
-                     caller_cap=self._seasonal_callers)  # fmt: skip
+                     caller_cap=self._seasonal_callers, mix_busy=self._mix_busy,
+                     mix_settled=self._mix_settled, mix_step=self._mix_step)  # fmt: skip
         return None
 
     def _score_pending(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from detector.domain.operations import OpClass
 from detector.features.identity import is_human, network_block
+from detector.features.mix import caller_data_ops, learn_mix
 from detector.features.profiles import (
     HOURS_PER_WEEK,
     WEEK_OFFSET_HOURS,
@@ -45,11 +46,16 @@ def learn_window(
     *,
     seasonal_count: float | None = None,
     caller_cap: int = 16,
+    mix_busy: int = 30,
+    mix_settled: int = 0,
+    mix_step: float = 1.0,
 ) -> None:
     """Add a closed window's counts to its key profile and its callers' principal profiles.
 
     ``seasonal_count`` stands in for the window's call count in the seasonal counters (a rise
-    being judged is learned as what the season expected, not as itself).
+    being judged is learned as what the season expected, not as itself). A caller's clock hour
+    with at least ``mix_busy`` data calls on the key is one busy hour of its operation mix; once a
+    caller has ``mix_settled`` of them, an hour raises its largest shares by ``mix_step`` at most.
     """
     win = f.window
     tally = f.tally if f.tally is not None else tally_window(win.events)
@@ -85,6 +91,9 @@ def learn_window(
                 store[value] = c
             elif dim not in prof.saturated:
                 prof.saturated.append(dim)
+    if f.values["data_events"]:
+        learn_mix(prof.caller_mix, caller_data_ops(f), int(win.start // 3600), mix_busy, caller_cap,
+                  mix_settled, mix_step)  # fmt: skip
     users = prof.data_principals
     for ident, c in f.data_callers.items():
         if ident in users:  # bump(), inline

@@ -92,6 +92,8 @@ class KeyProfile:
     people_hours: dict[str, list[int]] = field(default_factory=dict)  # person -> calls per UTC hour
     # caller -> its calls per UTC hour of day (24) and day of week (7), then when it first called
     caller_counts: dict[str, list[float]] = field(default_factory=dict)
+    # caller -> its data operations this hour and the largest share of each (detector.features.mix)
+    caller_mix: dict[str, list[Any]] = field(default_factory=dict)
     recent_sources: dict[str, float] = field(default_factory=dict)  # "p:"/"n:" + caller/network -> 1st seen
     saturated: list[str] = field(default_factory=list)
     last_seen: float = 0.0  # last window closed for this key, learned or quarantined (drives eviction)

@@ -82,6 +82,7 @@ class WindowFeatures:
     # their caller long works from. New networks at new places look like a deployment to a new region.
     recent_source_events: int = 0
     tally: WindowTally | None = None  # the pass over the events these features came from
+    caller_ops: dict[str, dict[str, int]] | None = None  # data calls per caller and operation, when asked
 
 
 @dataclass(slots=True)

@@ -12,6 +12,7 @@ from detector.rules import (
     new_principal,
     object_harvest,
     off_hours,
+    operation_mix,
     rate_drift,
     seasonal_volume,
     unusual_admin,
@@ -31,6 +32,7 @@ KEY_RULES: dict[str, KeyRule] = {
     off_hours.NAME: off_hours.check,
     new_principal.NAME: new_principal.check,
     new_operation.NAME: new_operation.check,
+    operation_mix.NAME: operation_mix.check,
 }
 PRINCIPAL_RULES: dict[str, PrincipalRule] = {
     denied_burst.PROBING: denied_burst.check_principal,

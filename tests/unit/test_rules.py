@@ -13,6 +13,7 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import msgspec
 import pytest
 from helpers import (
     ALICE,
@@ -216,6 +217,22 @@ def _alice_steadily(at: float, minutes: int) -> Callable[[], list[Event]]:
     return events
 
 
+def _reports_encrypting(share: float, minutes: int) -> Callable[[], list[Event]]:
+    # The reports workload on the dev key, at its usual rate, with ``share`` of its calls Encrypt.
+    def events() -> list[Event]:
+        out, turned = [], 0.0
+        for e in around(AT, after=(minutes + 5) * MINUTE):
+            if e.principal == REPORTS and AT <= e.ts < AT + minutes * MINUTE:
+                turned += share
+                op = "Encrypt" if turned >= 1.0 else "GenerateDataKey"
+                turned -= 1.0 if turned >= 1.0 else 0.0
+                e = msgspec.structs.replace(e, operation=op)
+            out.append(e)
+        return out
+
+    return events
+
+
 def _calls(n: int, **fields: object) -> Callable[[], list[Event]]:
     return lambda: merged(around(AT), spread(AT + MINUTE, n, prefix="new", **fields))
 
@@ -286,6 +303,14 @@ POSITIVE = {
         key_id=KEY_DEV,
         rules=VOLUME_ON,
     ),
+    "operation_mix: a workload that generates data keys turning to Encrypt only, at its usual rate": Positive(
+        "operation_mix",
+        _reports_encrypting(1.0, 90),
+        MEDIUM_ONLY,
+        REPORTS_ID,
+        ("Encrypt made 100%", "largest share"),
+        key_id=KEY_DEV,
+    ),
     "caller_volume: a minority caller of a shared key steadily at night, hidden in its traffic": Positive(
         "caller_volume",
         _alice_steadily(NIGHT, 30),
@@ -338,6 +363,9 @@ NEGATIVE = {
     # instance credential used from another cloud account looks the same as an expansion).
     "new_geography: known caller expands into an org country": Negative(
         "new_geography", _orders_from_frankfurt, silent=False
+    ),
+    "operation_mix: a workload a little beyond its usual share of Encrypt for an hour": Negative(
+        "operation_mix", _reports_encrypting(0.5, 60)
     ),
     "caller_volume: a minority caller at its usual hours and rate": Negative(
         "caller_volume", _alice_steadily(AT, 30), rules=VOLUME_ON
