@@ -24,10 +24,11 @@ def caller_data_ops(f: WindowFeatures) -> dict[str, dict[str, int]]:
         return f.caller_ops
     win = f.window
     source = win.events[0].source if win.events else ""
-    wanted = {op for op in f.operations if classify_cached(source, op) is OpClass.DATA}
+    # a dict, not a set: its order is the window's, the same in every process (checkpoints compare)
+    wanted = {op: c for op, c in f.operations.items() if classify_cached(source, op) is OpClass.DATA}
     out: dict[str, dict[str, int]] = {}
     if wanted and len(f.principals) == 1:
-        out[next(iter(f.principals))] = {op: f.operations[op] for op in wanted}
+        out[next(iter(f.principals))] = wanted
     elif wanted:
         for ev in win.events:
             if (op := ev.operation) in wanted:
