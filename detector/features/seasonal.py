@@ -108,7 +108,8 @@ def caller_expectation(
     factors, hourly = fit_day_hour(counts[:24], counts[24:31], seen, prior_hours)
     day, hour = divmod(int((ts // 3600 + WEEK_OFFSET_HOURS) % HOURS_PER_WEEK), 24)
     near = max(hourly[hour - 1], hourly[hour], hourly[(hour + 1) % 24])
-    return Expectation(near * factors[day] / per_hour, key.dispersion, key.level_spread, key.weeks, key.days)
+    mean = float(near * factors[day] / per_hour)
+    return Expectation(mean, key.dispersion, key.level_spread, key.weeks, key.days)
 
 
 def expectation(
@@ -139,10 +140,11 @@ def expectation(
     day, hour = divmod(how, 24)
     near = max(hourly[hour - 1], hourly[hour], hourly[(hour + 1) % 24])
     spread, level = _dispersion(profile, seen, factors, hourly, hour, per_hour)
-    weeks = round(max(seen[day]))
+    weeks = int(max(seen[day]) + 0.5)
     prior_spread = level + _day_spread(factors, seen) / max(weeks, 1)
     rate, left = _own_hours(profile.how_counts, seen, day, hour, near * factors[day], prior_spread)
-    return Expectation(rate / per_hour, spread, left, weeks, max(end_h - start_h, 0) // 24)
+    days = max(end_h - start_h, 0) // 24
+    return Expectation(float(rate / per_hour), float(spread), float(left), weeks, days)
 
 
 def _own_hours(
