@@ -7,8 +7,12 @@ from dataclasses import dataclass, field
 from detector.config import SeveritySettings
 from detector.domain.alerts import MAX_EVIDENCE, Alert, Finding, Severity, alert_id_for
 from detector.domain.catalog import KeyCatalog
+from detector.features.identity import is_human
 
 PRINCIPAL_SCOPED = frozenset({"denied_probing", "impossible_travel"})
+# Scoped by principal when the principal is a person: one person up at night is one story,
+# however many keys they touch (a workload on a key that idles at night is that key's story).
+PERSON_SCOPED = frozenset({"off_hours"})
 # The same novelty coming back is the same story: it extends its alert for much longer.
 NOVELTIES = frozenset(
     {"new_geography", "new_principal", "new_operation", "impossible_travel", "unusual_admin"}
@@ -38,7 +42,10 @@ class AlertBook:
 
     def add(self, finding: Finding) -> Alert:
         """Record a finding; return the new or updated alert."""
-        principal_scoped = finding.detector in PRINCIPAL_SCOPED and finding.principal
+        principal_scoped = finding.principal and (
+            finding.detector in PRINCIPAL_SCOPED
+            or (finding.detector in PERSON_SCOPED and is_human(finding.principal))
+        )
         scope = f"principal:{finding.principal}" if principal_scoped else finding.key_id
         slot = (scope, finding.detector)
         current = self.open.get(slot)

@@ -640,3 +640,13 @@ def test_org_wide_automation_within_its_per_key_routine_is_not_a_rise(
     by_principal = principal_windows([win], ctx.settings.window.max_evidence)
     f = window_features(win, ctx.profiles, by_principal, window_seconds=MINUTE, mature=True)
     assert routine_visit(ctx, ORDERS_ID, f) is routine
+
+
+@pytest.mark.parametrize(
+    ("principal", "alerts"), [(ALICE, 1), (ORDERS_ID, 2)], ids=["a person", "a workload"]
+)
+def test_a_person_up_at_night_on_two_keys_is_one_alert(principal: str, alerts: int) -> None:
+    book = AlertBook(KeyCatalog.from_mapping(None, {}), DetectionSettings().severity, MINUTE)
+    findings = [Finding("off_hours", key, principal, NIGHT, NIGHT + MINUTE, 3.0, Severity.MEDIUM, [])
+                for key in (KEY_PROD, KEY_DEV)]  # fmt: skip
+    assert len({book.add(f).alert_id for f in findings}) == alerts
