@@ -143,6 +143,7 @@ class DetectorService:
         self.client_id = client_id or f"keywatch-{socket.gethostname()}-{os.getpid()}"
         self.settle = settle
         self.owned: dict[int, Owned] = {}
+        self.assigned_at = 0.0  # time.monotonic() of the last partition taken on
         self.tasks: PartitionTasks | None = None
         self.inflight: deque[_InFlight] = deque()  # oldest first
         self.totals = RunTotals()
@@ -195,6 +196,7 @@ class DetectorService:
                 now = time.monotonic()
                 if not self.owned:  # idle time counts only while this member owns partitions
                     last_message = now
+                last_message = max(last_message, self.assigned_at)  # restoring is not idling
                 if records:
                     self._dispatch(records)
                     last_message, idle_closed = now, False
@@ -206,8 +208,7 @@ class DetectorService:
                     ):
                         self._finish_oldest()
                 elif not idle_closed and now - last_message >= k.idle_flush_seconds:
-                    self._close_idle()
-                    idle_closed = True
+                    idle_closed = self._close_idle()
                 if idle_exit_seconds is not None and now - last_message >= idle_exit_seconds:
                     break
                 self._update_lag()
@@ -296,13 +297,17 @@ class DetectorService:
         own.next_offset, own.late, own.open = fed.next_offset, fed.late, fed.open
         return own
 
-    def _close_idle(self) -> None:
-        """Quiet partitions: close their open windows now and checkpoint what that changed."""
+    def _close_idle(self) -> bool:
+        """Quiet partitions: close their open windows now and checkpoint what that changed.
+
+        True once no partition holds open windows; a partition whose end is not known yet (no
+        fetch answered since it was assigned) is closed on a later call.
+        """
         assert self.tasks is not None  # noqa: S101 - only called while running
         self._finish()
         touched = [p for p, own in self.owned.items() if own.open and self._caught_up(own)]
         if not touched:
-            return
+            return not any(own.open for own in self.owned.values())
         alerts: dict[str, Alert] = {}
         checkpoints = []
         for fed in self.tasks.close_idle(touched):
@@ -311,6 +316,7 @@ class DetectorService:
             assert fed.state is not None  # noqa: S101 - close_idle always snapshots
             checkpoints.append(self._checkpoint(own, fed.state))
         self._deliver(list(alerts.values()), [], checkpoints)
+        return not any(own.open for own in self.owned.values())
 
     def _caught_up(self, task: Owned) -> bool:
         """Whether the task has read all its partition holds (as far as the last fetch told).
@@ -426,14 +432,16 @@ class DetectorService:
                 self.tasks.start(spec)
             else:
                 self.tasks.start(replace(spec, state=saved.state, offset=saved.offset))
-                own.next_offset, own.checkpointed = saved.offset, True
+                # The checkpoint may hold open windows: idle closing must see them even if no
+                # record ever arrives again.
+                own.next_offset, own.checkpointed, own.open = saved.offset, True, True
                 self.totals.restored += 1
                 if self.consumer is not None:
                     self.consumer.seek(tp, saved.offset)
         except StateError as exc:
             log.error("partition %d: checkpoint unusable (%s); starting fresh", tp.partition, exc)
             self.tasks.start(spec)
-        own.checkpointed_at = time.monotonic()
+        own.checkpointed_at = self.assigned_at = time.monotonic()
         self.owned[tp.partition] = own
         if self.settle:
             settle_heap()  # the new task's profiles are long-lived

@@ -41,13 +41,15 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
         if counts is None or sum(counts[:24]) >= _MAIN_SHARE * profile.events:
             continue  # new to the key: new_principal's business; most of its calls: seasonal_volume's
         scope = f"{win.key_id}\x1f{ident}"
+        state = ctx.volume.get(scope) or VolumeState(win.start - width)
+        if win.start <= state.last:
+            continue  # a late window (see seasonal_volume.advance)
         cached = ctx.seasonal.get(scope)
         if cached is None or cached[0] != hour:
             covered = ctx.profiles.org.hours_covered
             expect = caller_expectation(counts, profile.last_ts, win.start, width, cfg.prior_hours, covered,
                                         key[1])  # fmt: skip
             cached = ctx.seasonal[scope] = (hour, expect)
-        state = ctx.volume.get(scope) or VolumeState(win.start - width)
         ctx.volume[scope] = state
         mean = advance(state, float(n), cached[1], win.start, width, cfg)
         if mean is None or not still_rising(state, n, cached[1], mean) or routine_visit(ctx, ident, f):

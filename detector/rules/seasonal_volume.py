@@ -49,6 +49,9 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
         return None
     win = f.window
     width = win.end - win.start
+    state = ctx.volume.get(win.key_id) or VolumeState(win.start - width)
+    if win.start <= state.last:
+        return None  # a late window: see advance()
     hour = int(win.start // 3600)
     cached = ctx.seasonal.get(win.key_id)
     if cached is None or cached[0] != hour:
@@ -58,7 +61,6 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
             expectation(profile, win.start, width, cfg.prior_hours, covered),
         )
     expect = cached[1]
-    state = ctx.volume.get(win.key_id) or VolumeState(win.start - width)
     ctx.volume[win.key_id] = state
     n = f.values["data_events"] + f.values["read_events"]  # key administration is judged elsewhere
     mean = advance(state, n, expect, win.start, width, cfg)
@@ -98,8 +100,12 @@ def advance(
 
     Empty windows since the last one count against the rise. A run ends when its evidence is
     gone; one that holds ``min_windows``, ``min_evidence``, ``min_ratio`` and ``min_excess`` (also
-    per hour) is judged by its tail.
+    per hour) is judged by its tail. A late window (one that starts no later than the last window
+    judged: stragglers closed on their own) leaves the run alone; which stragglers gather in one
+    depends on when a batch ended, and the run must not.
     """
+    if start <= state.last:
+        return None
     gap = max(round((start - state.last) / width) - 1, 0)
     state.last = start
     mean = expect.mean * state.level(cfg.level_min_expected)

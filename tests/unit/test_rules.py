@@ -237,7 +237,7 @@ def _calls(n: int, **fields: object) -> Callable[[], list[Event]]:
     return lambda: merged(around(AT), spread(AT + MINUTE, n, prefix="new", **fields))
 
 
-# The volume tests are off by default (not calibrated yet); their cases switch them on.
+# The volume tests are off by default; their cases switch them on.
 VOLUME_ON: dict[str, object] = {
     "seasonal_volume": SeasonalVolumeSettings(enabled=True),
     "caller_volume": CallerVolumeSettings(enabled=True),
