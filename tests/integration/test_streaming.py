@@ -11,6 +11,7 @@ import base64
 import json
 import signal
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -224,6 +225,36 @@ def test_two_consumers_and_a_rebalance(
     finisher = InProcess(world, last).start().join()
     assert finisher.restored == PARTITIONS
     assert stored_alerts(url) == reference
+
+
+def test_a_restored_partition_closes_its_open_windows_without_new_records(
+    broker: EmbeddedBroker, world: World, tmp_path: Path
+) -> None:
+    """A member that takes a partition over at the end of its stream still closes the last windows."""
+    topic, group = names()
+    url = f"sqlite:///{tmp_path / 'restored.db'}"
+    holding = settings_for(broker.bootstrap, topic, group, url, idle_flush_seconds=3600.0)
+    make_topics(holding)
+    total = produce(holding, world.sim)
+    first = InProcess(world, holding, idle_exit=None).start()
+    wait_for(lambda: _committed(holding) >= total, 120, "the stream consumed")
+    first.stop.set()
+    first.join()
+    assert _open_windows(holding) > 0, "the first member left windows open in its checkpoints"
+    finisher = InProcess(world, settings_for(broker.bootstrap, topic, group, url)).start().join()
+    assert finisher.restored == PARTITIONS and finisher.messages == 0
+    assert _open_windows(holding) == 0
+
+
+def _open_windows(settings: Settings) -> int:
+    store = Store(settings.store.url)
+    try:
+        k = settings.kafka
+        saved = [store.load_checkpoint(k.group, k.topic, p) for p in range(PARTITIONS)]
+    finally:
+        store.close()
+    states = [json.loads(zlib.decompress(c.state)) for c in saved if c is not None]
+    return sum(len(bucket) for state in states for _, bucket in state["open"])
 
 
 def test_broker_frozen_for_30_s_then_caught_up(
