@@ -42,6 +42,7 @@ TEXT_OUTPUTS = {
     "rule-sweep": "max_p_value",
     "choose": "'threshold_margin'",
     "tuned-evaluation": "overall recall",
+    "suite": "isolation_forest",
     "model-card": "feature_schema_version",
 }
 
