@@ -97,8 +97,10 @@ class Pipeline:
         self.stats = PipelineStats()
         self.collect_rows = collect_rows
         self.trust_input = trust_input  # history for training: learn every window, quarantine none
-        self.rows: list[list[float]] = []
-        self.row_starts: list[float] = []
+        self.rows: list[list[float]] = []  # with collect_rows: each mature window's feature vector,
+        self.row_starts: list[float] = []  # its start,
+        self.row_keys: list[str] = []  # its key,
+        self.found: list[Finding] = []  # and every finding of every window
         self.open: dict[float, dict[str, KeyWindow]] = {}
         self.late: dict[float, dict[str, KeyWindow]] = {}
         self.max_ts = -math.inf
@@ -287,6 +289,7 @@ class Pipeline:
             if self.collect_rows:
                 self.rows.append(vector)
                 self.row_starts.append(win.start)
+                self.row_keys.append(win.key_id)
             if self.forest is not None:
                 self.pending.append((f, vector))
                 if len(self.pending) >= self._batch_rows:
@@ -324,5 +327,7 @@ class Pipeline:
 
     def _record(self, found: Finding) -> None:
         self.stats.findings[found.detector] += 1
+        if self.collect_rows:
+            self.found.append(found)
         alert = self.book.add(found)
         self.changed[alert.alert_id] = alert
