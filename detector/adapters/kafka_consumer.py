@@ -306,16 +306,15 @@ class DetectorService:
         assert self.tasks is not None  # noqa: S101 - only called while running
         self._finish()
         touched = [p for p, own in self.owned.items() if own.open and self._caught_up(own)]
-        if not touched:
-            return not any(own.open for own in self.owned.values())
-        alerts: dict[str, Alert] = {}
-        checkpoints = []
-        for fed in self.tasks.close_idle(touched):
-            own = self._took(fed)
-            alerts.update((a.alert_id, a) for a in fed.outcome.alerts)
-            assert fed.state is not None  # noqa: S101 - close_idle always snapshots
-            checkpoints.append(self._checkpoint(own, fed.state))
-        self._deliver(list(alerts.values()), [], checkpoints)
+        if touched:
+            alerts: dict[str, Alert] = {}
+            checkpoints = []
+            for fed in self.tasks.close_idle(touched):
+                own = self._took(fed)
+                alerts.update((a.alert_id, a) for a in fed.outcome.alerts)
+                assert fed.state is not None  # noqa: S101 - close_idle always snapshots
+                checkpoints.append(self._checkpoint(own, fed.state))
+            self._deliver(list(alerts.values()), [], checkpoints)
         return not any(own.open for own in self.owned.values())
 
     def _caught_up(self, task: Owned) -> bool:

@@ -100,12 +100,10 @@ def advance(
 
     Empty windows since the last one count against the rise. A run ends when its evidence is
     gone; one that holds ``min_windows``, ``min_evidence``, ``min_ratio`` and ``min_excess`` (also
-    per hour) is judged by its tail. A late window (one that starts no later than the last window
-    judged: stragglers closed on their own) leaves the run alone; which stragglers gather in one
+    per hour) is judged by its tail. Callers pass no late window (one that starts no later than
+    the last window judged: stragglers closed on their own): which stragglers gather in one
     depends on when a batch ended, and the run must not.
     """
-    if start <= state.last:
-        return None
     gap = max(round((start - state.last) / width) - 1, 0)
     state.last = start
     mean = expect.mean * state.level(cfg.level_min_expected)
