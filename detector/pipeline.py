@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from detector.alertbook import AlertBook
+from detector.alertbook import book_for
 from detector.config import DetectionSettings
 from detector.domain.alerts import Alert, Finding, Severity
 from detector.domain.catalog import KeyCatalog
@@ -74,6 +74,7 @@ class Pipeline:
         catalog: KeyCatalog | None = None,
         enricher: Enricher | None = None,
         collect_rows: bool = False,
+        keep_findings: bool = False,
         trust_input: bool = False,
     ) -> None:
         self.settings = settings
@@ -85,22 +86,16 @@ class Pipeline:
         self.travel = TravelTracker(settings.rules.impossible_travel.min_km)
         harvest = settings.rules.object_harvest
         self.objects = ObjectTracker(harvest.horizon_minutes * 60, harvest.max_tracked)
-        self.book = AlertBook(
-            catalog or KeyCatalog.from_mapping(None, settings.severity.catalog_defaults.model_dump()),
-            settings.severity,
-            self.W,
-            gap_windows=settings.alerts.merge_gap_windows,
-            novelty_gap_seconds=settings.alerts.novelty_merge_hours * 3600,
-            rise_gap_seconds=settings.alerts.rise_merge_hours * 3600,
-            max_evidence=settings.window.max_evidence,
-        )
+        defaults = settings.severity.catalog_defaults.model_dump()
+        self.book = book_for(settings, catalog or KeyCatalog.from_mapping(None, defaults))
         self.stats = PipelineStats()
         self.collect_rows = collect_rows
         self.trust_input = trust_input  # history for training: learn every window, quarantine none
         self.rows: list[list[float]] = []  # with collect_rows: each mature window's feature vector,
         self.row_starts: list[float] = []  # its start,
         self.row_keys: list[str] = []  # its key,
-        self.found: list[Finding] = []  # and every finding of every window
+        self.found: list[Finding] = []  # and every finding of every window (also with keep_findings)
+        self.keep_findings = keep_findings or collect_rows
         self.open: dict[float, dict[str, KeyWindow]] = {}
         self.late: dict[float, dict[str, KeyWindow]] = {}
         self.max_ts = -math.inf
@@ -327,7 +322,7 @@ class Pipeline:
 
     def _record(self, found: Finding) -> None:
         self.stats.findings[found.detector] += 1
-        if self.collect_rows:
+        if self.keep_findings:
             self.found.append(found)
         alert = self.book.add(found)
         self.changed[alert.alert_id] = alert

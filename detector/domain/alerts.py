@@ -65,6 +65,7 @@ class Finding:
     severity: Severity
     reasons: list[Reason]
     event_ids: list[str] = field(default_factory=list)
+    peers: tuple[str, ...] = ()  # other keys in the same shared surge, for a surge notice
 
 
 @dataclass(slots=True)

@@ -199,6 +199,37 @@ def learn_principal_window(
     for block in blocks:
         bump(known, block, 1, cap)
         bump(org, block, 1, cap * 8)
+    if pw.sessions:
+        learn_sessions(pp, pw.sessions, start, cap)
+
+
+SESSION_SECONDS = 86400.0  # how long a session name is remembered after its last call
+
+
+def learn_sessions(pp: PrincipalProfile, sessions: dict[str, list[str]], ts: float, cap: int) -> None:
+    """Remember which network blocks each session called from, for a day after its last call.
+
+    An instance, task or function keeps its session name while its credentials refresh; that name
+    turning up in another provider block is its credentials used elsewhere.
+
+    >>> pp = PrincipalProfile(0.0, 0.0)
+    >>> learn_sessions(pp, {"role/i-1": ["3.8.1.0/24"]}, 10.0, 8)
+    >>> learn_sessions(pp, {"role/i-2": ["3.9.1.0/24"]}, 90000.0, 8)
+    >>> pp.session_blocks, pp.session_seen
+    ({'role/i-2': ['3.9.0.0/16']}, {'role/i-2': 90000.0})
+    """
+    blocks_of, seen = pp.session_blocks, pp.session_seen
+    for session, prefixes in sessions.items():
+        blocks = blocks_of.pop(session, [])
+        seen.pop(session, None)
+        for block in map(network_block, prefixes):
+            if block not in blocks and len(blocks) < 4:
+                blocks.append(block)
+        blocks_of[session], seen[session] = blocks, ts
+    for session, last in list(seen.items()):  # least recently seen first
+        if last >= ts - SESSION_SECONDS and len(seen) <= cap:
+            break
+        del seen[session], blocks_of[session]
 
 
 def _learn_place(

@@ -187,6 +187,9 @@ class PrincipalProfile:
     hour: int = 0  # the clock hour (since the epoch) ``key_hour`` counts
     key_hour: dict[str, int] = field(default_factory=dict)  # calls per key in that hour
     max_key_hour: int = 0  # most calls it made on one key within one earlier clock hour
+    # Sessions seen lately (least recently seen first): the network blocks each called from, and when.
+    session_blocks: dict[str, list[str]] = field(default_factory=dict)
+    session_seen: dict[str, float] = field(default_factory=dict)
 
     def count_key_hour(self, key_id: str, hour: int, calls: int) -> None:
         """Count calls on a key in a clock hour; a new hour folds the last one into ``max_key_hour``.

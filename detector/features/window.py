@@ -53,6 +53,7 @@ class PrincipalWindow:
     networks: dict[str, str] = field(default_factory=dict)  # network prefix -> country ("" unknown)
     network_event_ids: dict[str, str] = field(default_factory=dict)  # network prefix -> its first event
     recent_objects: int = 0  # distinct objects it opened over the object horizon, this window included
+    sessions: dict[str, list[str]] = field(default_factory=dict)  # session name -> network prefixes it used
 
 
 @dataclass(slots=True)
@@ -110,6 +111,8 @@ class WindowTally:
     # (identity, network prefix) -> (country, first event id), in order of first occurrence
     sources: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     resources: list[tuple[str, str, str]] = field(default_factory=list)  # (identity, object, event id)
+    # (session, network prefix) -> identity, for principals that carry a session name
+    sessions: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 _ADMIN, _DESTRUCTIVE, _DATA = OpClass.ADMIN, OpClass.DESTRUCTIVE, OpClass.DATA  # enum lookups are slow
@@ -139,6 +142,7 @@ def tally_window(events: list[Event], v4_bits: int = 24, v6_bits: int = 48) -> W
     located: dict[tuple[str, str, float | None, float | None], int] = {}
     sources: dict[tuple[str, str], tuple[str, str]] = {}
     resources: list[tuple[str, str, str]] = []
+    sessions: dict[tuple[str, str], str] = {}
     data = admin = destructive = read = errors = 0
     # classify_cached(), inline: a call per event costs more than the lookup it makes.
     identity, cached_class = principal_identity, _CLASS_CACHE.get
@@ -158,6 +162,8 @@ def tally_window(events: list[Event], v4_bits: int = 24, v6_bits: int = 48) -> W
             pair = (ident, prefix)
             if pair not in sources:
                 sources[pair] = (country or "", ev.event_id)
+            if ev.principal != ident:
+                sessions[ev.principal, prefix] = ident
         if country:
             countries[country] = countries.get(country, 0) + 1
         if agent := ev.user_agent:
@@ -189,6 +195,7 @@ def tally_window(events: list[Event], v4_bits: int = 24, v6_bits: int = 48) -> W
     return WindowTally(
         principals, operations, countries, prefixes, agents, classes, len(prefix_of), privileged,
         data_callers, places, len(denied_ids), errors, denied_ids, located, last, sources, resources,
+        sessions,
     )  # fmt: skip
 
 
@@ -219,6 +226,10 @@ def principal_windows(
             if prefix not in agg.networks:
                 agg.networks[prefix] = country
                 agg.network_event_ids[prefix] = event_id
+        for (session, prefix), ident in tally.sessions.items():
+            used = out[ident].sessions.setdefault(session, [])
+            if prefix not in used:
+                used.append(prefix)
         for ident, resource, event_id in tally.resources:
             agg = out[ident]
             if resource not in agg.resources:

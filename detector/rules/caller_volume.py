@@ -122,4 +122,6 @@ def _finding(
         text += f"; it rose on {plural(len(peers), 'other key')} at the same time (one notice for all)"
     reasons = [Reason("caller_ratio", round(ratio, 2), round(mean, 3), text)]
     ids = evidence(win.events, ctx.max_evidence, lambda e: e.principal.startswith(ident))
-    return finding(NAME, f, severity, round(ratio, 3), reasons, ids, ident)
+    found = finding(NAME, f, severity, round(ratio, 3), reasons, ids, ident)
+    found.peers = tuple(peers)
+    return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from detector.domain.alerts import Finding, Reason, Severity
 from detector.features.identity import is_cloud_service, is_human, network_block
+from detector.features.profiles import PrincipalProfile
 from detector.features.window import PrincipalWindow
 from detector.rules.base import RuleContext
 
@@ -22,6 +23,12 @@ def check(pw: PrincipalWindow, start: float, end: float, ctx: RuleContext) -> Fi
     organisation's identities start using in the same window, is the organisation's own (a new
     region, a new NAT gateway): not news. People travel and work from home: they are judged by
     geography and travel instead.
+
+    Session names sharpen it. A session the workload already ran from its own blocks, now calling
+    from the new one, is its credentials copied out (high severity, whatever the country). New
+    sessions from a new block in a country the workload already runs in are a new deployment: a
+    new region or NAT gateway starts new instances. Identities without session names are judged
+    on the network alone.
     """
     cfg = ctx.settings.rules.new_network
     if not cfg.enabled or not pw.networks or is_human(pw.principal) or is_cloud_service(pw.principal):
@@ -41,7 +48,10 @@ def check(pw: PrincipalWindow, start: float, end: float, ctx: RuleContext) -> Fi
         return None
     countries = sorted({pw.networks[n] for n in fresh if pw.networks[n]})
     new_country = any(c not in prof.countries for c in countries)
-    severity = Severity.HIGH if new_country else Severity.MEDIUM
+    moved = _moved_session(pw, prof, fresh)
+    if moved is None and not new_country and _by_sessions(pw, fresh):
+        return None
+    severity = Severity.HIGH if new_country or moved else Severity.MEDIUM
     where = f" in {', '.join(countries)}" if countries else ""
     usual = ", ".join(sorted(prof.countries, key=prof.countries.__getitem__, reverse=True)[:3]) or "unknown"
     text = (
@@ -49,10 +59,37 @@ def check(pw: PrincipalWindow, start: float, end: float, ctx: RuleContext) -> Fi
         f"identity used before; its calls come from {len(prof.networks)} known blocks (usually {usual}), "
         f"new ones in {rate:.1%} of its active windows"
     )
+    if moved is not None:
+        session, blocks = moved
+        text += (
+            f"; its session {session} was calling from {', '.join(blocks)}: its credentials used elsewhere"
+        )
     reasons = [Reason("new_network", fresh[0], round(rate, 4), text)]
     ids = [pw.network_event_ids[n] for n in fresh][: ctx.max_evidence]
     key = sorted(pw.keys)[0]
     return Finding(NAME, key, pw.principal, start, end, float(len(fresh)), severity, reasons, ids)
+
+
+def _moved_session(
+    pw: PrincipalWindow, prof: PrincipalProfile, fresh: list[str]
+) -> tuple[str, list[str]] | None:
+    """A session calling from a fresh network that ran from other blocks before or in this window."""
+    fresh_set = set(fresh)
+    for session, prefixes in pw.sessions.items():
+        if fresh_set.isdisjoint(prefixes):
+            continue
+        here = {network_block(p) for p in prefixes if p in fresh_set}
+        before = [b for b in prof.session_blocks.get(session, ()) if b not in here]
+        before += [b for p in prefixes if p not in fresh_set and (b := network_block(p)) not in before]
+        if before:
+            return session, before
+    return None
+
+
+def _by_sessions(pw: PrincipalWindow, fresh: list[str]) -> bool:
+    """Whether every fresh network was called from by named sessions (none moved: see _moved_session)."""
+    used = {p for prefixes in pw.sessions.values() for p in prefixes}
+    return all(n in used for n in fresh)
 
 
 def _saturated(networks: dict[str, int], cap: int) -> set[str]:

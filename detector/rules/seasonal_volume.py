@@ -19,6 +19,7 @@ from __future__ import annotations
 from detector.config import SeasonalVolumeSettings
 from detector.domain.alerts import Finding, Reason, Severity
 from detector.domain.events import format_ts
+from detector.features.identity import network_block
 from detector.features.profiles import KeyProfile
 from detector.features.seasonal import (
     Expectation,
@@ -72,7 +73,7 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     tail = run_tail(state.calls, state.expected, state.windows, expect, cfg.level_spread_floor)
     if tail > cfg.max_p_value:
         return None
-    if f.recent_source_events < 0.2 * f.values["events"] and routine_visit(ctx, state.caller, f):
+    if routine_visit(ctx, state.caller, f):
         return None
     peers = _peers_rising(ctx, win.key_id, set(profile.principals), f)
     state.reported = True
@@ -137,10 +138,14 @@ def routine_visit(ctx: RuleContext, ident: str, f: WindowFeatures) -> bool:
     Backup, key-administration and deployment automation works through many keys, each in a
     burst; its burst on a key it visits rarely is that key's rise, but it is the identity's
     routine (``org_wide_keys`` keys or more, and no more calls on this key this hour than it
-    made on one key in any earlier hour). Doing elsewhere what it always does is not news.
+    made on one key in any earlier hour), from networks it always works from. Doing elsewhere
+    what it always does is not news.
     """
     pp = ctx.profiles.principals.get(ident)
     if pp is None or len(pp.keys) < ctx.settings.rules.seasonal_volume.org_wide_keys:
+        return False
+    now = ctx.period.get(ident)
+    if now is None or any(network_block(n) not in pp.networks for n in now.networks):
         return False
     key_id, hour = f.window.key_id, int(f.window.start // 3600)
     so_far = pp.key_hour.get(key_id, 0) if pp.hour == hour else 0
@@ -241,4 +246,6 @@ def _finding(
         reasons.append(Reason("recent_source_events", f.recent_source_events, 0,
                               "much of it from callers or networks new to this key"))  # fmt: skip
     ids = evidence(win.events, ctx.max_evidence)
-    return finding(NAME, f, severity, round(ratio, 3), reasons, ids, top_principal(f.principals))
+    found = finding(NAME, f, severity, round(ratio, 3), reasons, ids, top_principal(f.principals))
+    found.peers = tuple(peers)
+    return found

@@ -3,9 +3,9 @@
 Each run simulates a world, trains a model on its history, replays its test span and scores the
 alerts against the labels. Thresholds are chosen on :data:`TUNING_SEEDS` only; figures are
 reported on :data:`VALIDATION_SEEDS`, per generator, per family, at full and at reduced attack
-strength. The ablation re-scores the same runs with one detector's alerts left out, so it shows
-what each detector adds that no other one catches (a detector's quarantine of the windows it
-flags still shapes what the others learn).
+strength. The ablation re-scores the same runs with one detector's findings left out (the rest
+merged into alerts again), so it shows what each detector adds that no other one catches (a
+detector's quarantine of the windows it flags still shapes what the others learn).
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from detector.alertbook import book_for
 from detector.config import DetectionSettings
-from detector.domain.alerts import Alert
+from detector.domain.alerts import Alert, Finding
 from detector.domain.catalog import KeyCatalog
 from detector.evaluation import EvaluationReport, evaluate
 from detector.pipeline import Pipeline
@@ -77,10 +78,22 @@ class RunResult:
     window_seconds: float
     events: int
     seconds: float
+    findings: list[Finding] = field(default_factory=list)
+    settings: DetectionSettings | None = None
+    catalog: KeyCatalog | None = None
 
     def without(self, detector: str) -> EvaluationReport:
-        """The report with one detector's alerts left out."""
-        kept = [a for a in self.alerts if a.detector != detector]
+        """The report with one detector's findings left out and the others merged into alerts again."""
+        if self.settings is None or self.catalog is None:
+            kept = [a for a in self.alerts if a.detector != detector]
+        else:
+            book = book_for(self.settings, self.catalog)
+            merged = {}
+            for found in self.findings:
+                if found.detector != detector:
+                    alert = book.add(found)
+                    merged[alert.alert_id] = alert
+            kept = list(merged.values())
         return evaluate(self.labels, kept, window_seconds=self.window_seconds)
 
 
@@ -95,12 +108,15 @@ def run_world(
     )  # fmt: skip
     model = train(sim.history, settings)
     catalog = KeyCatalog.from_mapping(sim.catalog, settings.severity.catalog_defaults.model_dump())
-    pipe = Pipeline(settings, profiles=model.profiles, forest=model.forest, catalog=catalog)
+    pipe = Pipeline(
+        settings, profiles=model.profiles, forest=model.forest, catalog=catalog, keep_findings=True
+    )
     alerts = replay(pipe, sim.test)
     width = settings.window.seconds
     report = evaluate(sim.labels, alerts, window_seconds=width)
     return RunResult(generator, seed, strength, sim.labels, alerts, report, width,
-                     len(sim.history) + len(sim.test), time.perf_counter() - started)  # fmt: skip
+                     len(sim.history) + len(sim.test), time.perf_counter() - started, pipe.found,
+                     settings, catalog)  # fmt: skip
 
 
 def replay(pipe: Pipeline, events: Iterable[Any]) -> list[Alert]:

@@ -26,6 +26,7 @@ from helpers import (
     spread,
 )
 
+from detector.alertbook import RISE
 from detector.config import DetectionSettings, ForestSettings, WindowSettings
 from detector.domain.alerts import Severity
 from detector.domain.catalog import KeyCatalog
@@ -134,14 +135,17 @@ def test_consecutive_windows_extend_one_alert(mature: Pipeline) -> None:
     assert [first["count"], second["count"], third["count"]] == [1, 2, 3]
     assert first["first_window_start"] == second["first_window_start"] == third["first_window_start"]
     assert first["window_end"] < second["window_end"] < third["window_end"]
-    assert [slot for slot in mature.book.open if slot[1] == "volume_spike"] == [(KEY_PROD, "volume_spike")]
+    assert [slot for slot in mature.book.open if slot[0] == KEY_PROD] == [(KEY_PROD, RISE)]
 
 
-def test_a_gap_longer_than_merge_gap_starts_a_new_alert(mature: Pipeline) -> None:
-    gap = mature.settings.alerts.merge_gap_windows + 2
+def test_a_gap_longer_than_merge_gap_starts_a_new_alert(make_pipeline) -> None:
+    base = make_pipeline().settings
+    settings = base.model_copy(update={"alerts": base.alerts.model_copy(update={"rise_merge_hours": 0.0})})
+    pipe = make_pipeline(settings)
+    gap = settings.alerts.merge_gap_windows + 2
     events = merged(normal_traffic(AT, AT + (gap + 3) * MINUTE), spread(AT, 200, prefix="s1"),
                     spread(AT + (gap + 1) * MINUTE, 200, prefix="s2"))  # fmt: skip
-    spikes = by_detector(run(mature, events), "volume_spike")
+    spikes = by_detector(run(pipe, events), "volume_spike")
     assert len(spikes) == 2 and spikes[0].alert_id != spikes[1].alert_id
     assert all(a.count == 1 for a in spikes)
 

@@ -10,6 +10,7 @@ benign variant raises nothing.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -49,7 +50,7 @@ from detector.config import (
     RulesSettings,
     SeasonalVolumeSettings,
 )
-from detector.domain.alerts import Alert, Finding, Severity
+from detector.domain.alerts import Alert, Finding, Reason, Severity
 from detector.domain.catalog import KeyCatalog
 from detector.domain.events import Event
 from detector.features.identity import principal_identity
@@ -205,8 +206,13 @@ def _secrets(n: int, distinct: int, **who: object) -> Callable[[], list[Event]]:
     return events
 
 
-def _orders_from(source_ip: str, place: tuple[str, float, float]) -> Callable[[], list[Event]]:
-    return lambda: merged(around(AT), spread(AT + MINUTE, 3, prefix="net", source_ip=source_ip, place=place))
+def _orders_from(
+    source_ip: str, place: tuple[str, float, float], principal: str = ORDERS
+) -> Callable[[], list[Event]]:
+    return lambda: merged(
+        around(AT),
+        spread(AT + MINUTE, 3, prefix="net", source_ip=source_ip, place=place, principal=principal),
+    )
 
 
 def _alice_steadily(at: float, minutes: int) -> Callable[[], list[Event]]:
@@ -322,8 +328,19 @@ POSITIVE = {
     "object_harvest: a person opens 40 distinct secrets within a minute": Positive(
         "object_harvest", _secrets(40, 40, **AS_ALICE), HIGH_ONLY, ALICE, ("40 distinct", "15 minutes")
     ),
-    "new_network: workload credentials used from an ISP network abroad": Positive(
-        "new_network", _orders_from("62.10.20.30", FRANKFURT), MEDIUM_ONLY, ORDERS_ID, ("62.10.20.0/24", "DE")
+    "new_network: workload session used from an ISP network abroad": Positive(
+        "new_network",
+        _orders_from("62.10.20.30", FRANKFURT),
+        HIGH_ONLY,
+        ORDERS_ID,
+        ("62.10.20.0/24", "DE", ORDERS, "credentials used elsewhere"),
+    ),
+    "new_network: workload (no session names) from an ISP network abroad": Positive(
+        "new_network",
+        _orders_from("62.10.20.30", FRANKFURT, principal=ORDERS_ID),
+        MEDIUM_ONLY,
+        ORDERS_ID,
+        ("62.10.20.0/24", "DE"),
     ),
     "denied_burst: 15 denied calls in one window": Positive(
         "denied_burst", lambda: _denied(15), MEDIUM_ONLY, ORDERS_ID, ("15 denied calls",)
@@ -380,6 +397,10 @@ NEGATIVE = {
     ),
     "new_network: workload from a network another identity already uses": Negative(
         "new_network", _orders_from(REPORTS_IPS[0], FRANKFURT), silent=False
+    ),
+    # New instances (new session names) in a new block, in a country it works from: a deployment.
+    "new_network: new sessions of a workload from a new block": Negative(
+        "new_network", _orders_from("62.10.20.30", ASHBURN, principal=f"{ORDERS_ID}/i-0new5678")
     ),
     "new_network: a person from a new home network": Negative(
         "new_network",
@@ -612,7 +633,8 @@ def _finding(detector: str, start: float) -> Finding:
 
 
 @pytest.mark.parametrize(
-    ("detector", "alerts"), [("seasonal_volume", 1), ("caller_volume", 1), ("volume_spike", 2)]
+    ("detector", "alerts"),
+    [("seasonal_volume", 1), ("caller_volume", 1), ("volume_spike", 1), ("denied_burst", 2)],
 )
 def test_a_rise_that_ebbs_and_returns_within_hours_is_one_alert(detector: str, alerts: int) -> None:
     book = AlertBook(KeyCatalog.from_mapping(None, {}), DetectionSettings().severity, MINUTE)
@@ -620,24 +642,47 @@ def test_a_rise_that_ebbs_and_returns_within_hours_is_one_alert(detector: str, a
     assert len(ids) == alerts
 
 
-def _visitor(keys: int, max_key_hour: int) -> tuple[RuleContext, KeyWindow]:
+def test_a_rise_seen_by_several_detectors_is_one_alert_with_each_reason() -> None:
+    book = AlertBook(KeyCatalog.from_mapping(None, {}), DetectionSettings().severity, MINUTE)
+    first = _finding("volume_spike", AT)
+    first.reasons = [Reason("rate_ratio", 12.0, 2.0, "a spike")]
+    second = _finding("seasonal_volume", AT + 20 * MINUTE)
+    second.reasons = [Reason("seasonal_ratio", 4.0, 1.0, "a sustained rise")]
+    alerts = {book.add(f).alert_id: f for f in (first, second)}
+    (alert,) = list(book.open.values())
+    assert len(alerts) == 1 and alert.count == 2
+    assert [r.feature for r in alert.reasons] == ["rate_ratio", "seasonal_ratio"]
+
+
+def test_a_shared_surge_is_one_notice_unless_a_key_rises_with_new_sources() -> None:
+    book = AlertBook(KeyCatalog.from_mapping(None, {}), DetectionSettings().severity, MINUTE)
+    notice = dataclasses.replace(_finding("seasonal_volume", AT), severity=Severity.LOW, peers=(KEY_DEV,))
+    joined = dataclasses.replace(_finding("caller_volume", AT + 10 * MINUTE), key_id=KEY_DEV)
+    own = dataclasses.replace(joined, detector="volume_spike", severity=Severity.HIGH)
+    ids = [book.add(f).alert_id for f in (notice, joined, own)]
+    assert ids[0] == ids[1] != ids[2]
+
+
+def _visitor(keys: int, max_key_hour: int, source_ip: str) -> tuple[RuleContext, KeyWindow]:
     pp = PrincipalProfile(first_ts=DAY3, last_ts=AT, keys={f"k{i}": 100 for i in range(keys)},
-                          max_key_hour=max_key_hour)  # fmt: skip
+                          max_key_hour=max_key_hour, networks={"10.1.0.0/16": 500})  # fmt: skip
     ctx = RuleContext(DetectionSettings(), Profiles(principals={ORDERS_ID: pp}))
-    events = spread(AT, 40, principal=f"{ORDERS}/backup-job")
+    events = spread(AT, 40, principal=f"{ORDERS}/backup-job", source_ip=source_ip)
     return ctx, KeyWindow(KEY_PROD, AT, AT + MINUTE, events)
 
 
 @pytest.mark.parametrize(
-    ("keys", "max_key_hour", "routine"),
-    [(20, 300, True), (20, 30, False), (3, 300, False)],
-    ids=["org-wide, within its routine", "org-wide, beyond its routine", "a service's own few keys"],
-)
+    ("keys", "max_key_hour", "source_ip", "routine"),
+    [(20, 300, "10.1.2.3", True), (20, 30, "10.1.2.3", False), (3, 300, "10.1.2.3", False),
+     (20, 300, "62.10.20.30", False)],
+    ids=["org-wide, within its routine", "org-wide, beyond its routine", "a service's own few keys",
+         "org-wide, within its routine, from a network it never used"],
+)  # fmt: skip
 def test_org_wide_automation_within_its_per_key_routine_is_not_a_rise(
-    keys: int, max_key_hour: int, routine: bool
+    keys: int, max_key_hour: int, source_ip: str, routine: bool
 ) -> None:
-    ctx, win = _visitor(keys, max_key_hour)
-    by_principal = principal_windows([win], ctx.settings.window.max_evidence)
+    ctx, win = _visitor(keys, max_key_hour, source_ip)
+    ctx.period = by_principal = principal_windows([win], ctx.settings.window.max_evidence)
     f = window_features(win, ctx.profiles, by_principal, window_seconds=MINUTE, mature=True)
     assert routine_visit(ctx, ORDERS_ID, f) is routine
 
