@@ -88,7 +88,7 @@ class DriftSettings(_Frozen):
 
 
 class SeasonalVolumeSettings(_Frozen):
-    enabled: bool = False
+    enabled: bool = True
     rise: float = Field(2.0, gt=1)
     min_evidence: float = Field(3.0, ge=0)
     max_p_value: float = Field(1e-6, gt=0, lt=1)
@@ -110,7 +110,7 @@ class SeasonalVolumeSettings(_Frozen):
 
 
 class CallerVolumeSettings(_Frozen):
-    enabled: bool = False
+    enabled: bool = True
 
 
 class ObjectHarvestSettings(_Frozen):
