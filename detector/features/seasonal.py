@@ -191,17 +191,17 @@ def _day_spread(factors: list[float], seen: FloatArray) -> float:
     >>> round(_day_spread([1.0] * 7, week), 3), round(_day_spread([1.2] * 5 + [0.5] * 2, week), 3)
     (0.0, 0.1)
     """
-    days = np.asarray(factors)[seen.sum(axis=1) > 0]
-    if len(days) < 2 or days.mean() <= 0:
+    days = [f for f, hours in zip(factors, seen.sum(axis=1).tolist(), strict=True) if hours > 0]
+    mean = sum(days) / len(days) if len(days) >= 2 else 0.0
+    if mean <= 0:
         return 0.0
-    return float(days.var() / days.mean() ** 2)
+    return sum((f - mean) ** 2 for f in days) / len(days) / mean**2
 
 
 def _factors(counts: list[float], seen: FloatArray, prior: float) -> tuple[list[float], list[float]]:
     """Day-of-week factors (1 = an average day) and calls per hour of day on an average day."""
-    hour_calls = [sum(counts[d * 24 + h] for d in range(_DAYS)) for h in range(24)]
-    day_calls = [sum(counts[d * 24 : d * 24 + 24]) for d in range(_DAYS)]
-    return fit_day_hour(hour_calls, day_calls, seen, prior)
+    by_day_hour = np.asarray(counts, dtype=float).reshape(_DAYS, 24)
+    return fit_day_hour(by_day_hour.sum(axis=0).tolist(), by_day_hour.sum(axis=1).tolist(), seen, prior)
 
 
 def fit_day_hour(
