@@ -32,7 +32,7 @@ def _remember_recent(
     for value in f.new_principals:
         recent.setdefault("p:" + value, now)
     for value in f.new_prefixes:
-        if value in f.places and settled_place(profiles, *f.places[value]):
+        if value in f.places and settled_place(profiles, *f.places[value], value):
             recent.setdefault("n:" + value, now)
     for value in [v for v, first in recent.items() if first < now - keep_seconds]:
         del recent[value]

@@ -10,7 +10,7 @@ from operator import attrgetter
 from detector.domain.events import Event
 from detector.domain.operations import _CACHE as _CLASS_CACHE  # what classify_cached() reads
 from detector.domain.operations import OpClass, classify
-from detector.features.identity import ip_prefix, is_cloud_service, principal_identity
+from detector.features.identity import ip_prefix, is_cloud_service, network_block, principal_identity
 from detector.features.profiles import Baseline, KeyProfile, Profiles
 
 
@@ -383,14 +383,19 @@ def place_of(lat: float, lon: float) -> str:
 
 
 def _here(prefix: str, new: set[str], places: dict[str, tuple[str, str]], profiles: Profiles) -> bool:
-    """A network new to the key, at a place its caller has long worked from."""
-    return prefix in new and prefix in places and settled_place(profiles, *places[prefix])
+    """A network new to the key, at a place its caller has long worked from, outside its own blocks."""
+    return prefix in new and prefix in places and settled_place(profiles, *places[prefix], prefix)
 
 
-def settled_place(profiles: Profiles, place: str, principal: str) -> bool:
-    """A place the principal worked from, not only in the last ``recent_hours``."""
+def settled_place(profiles: Profiles, place: str, principal: str, prefix: str = "") -> bool:
+    """A place the principal worked from, not only in the last ``recent_hours``, and (given a network
+    prefix) not within a provider block it already calls from: more addresses of its own provider
+    (autoscaling, a new NAT gateway) are not somewhere else.
+    """
     prof = profiles.principals.get(principal)
-    return prof is not None and place in prof.places and place not in prof.recent_places
+    if prof is None or place not in prof.places or place in prof.recent_places:
+        return False
+    return not prefix or network_block(prefix) not in prof.networks
 
 
 def _novel(seen_now: dict[str, int], known: dict[str, int], saturated: list[str], dim: str) -> set[str]:

@@ -446,6 +446,10 @@ NEGATIVE = {
     "rate_drift: same slow rise from the usual network": Negative(
         "rate_drift", _drift(source_ip="54.157.10.3"), silent=False
     ),
+    # More addresses of the caller's own provider block (autoscaling) are not a new source.
+    "rate_drift: same slow rise from a new address in the caller's own block": Negative(
+        "rate_drift", _drift(source_ip="54.157.99.3"), silent=False, rules=VOLUME_OFF
+    ),
     "rate_drift: known caller from a new network in a new region (an expansion, by design)": Negative(
         "rate_drift", _drift(source_ip="54.160.1.7", place=("US", 45.8399, -119.7006)), silent=False
     ),
