@@ -108,6 +108,11 @@ def advance(
     gap = max(round((start - state.last) / width) - 1, 0)
     state.last = start
     mean = expect.mean * state.level(cfg.level_min_expected)
+    if state.score <= 0.0 and n <= mean:  # the usual case: no rise can start (its evidence is < 0)
+        if state.windows:
+            state.close()
+        state.learn(n, expect.mean, gap, cfg.level_half_life_windows)
+        return None
     if state.score > 0.0 and gap:
         state.score += gap * rise_evidence(0, mean, expect.dispersion, cfg.rise)
         state.expected += gap * mean
