@@ -54,6 +54,7 @@ def snapshot(pipe: Pipeline) -> bytes:
         "objects": pipe.objects.seen,
         "seasonal": {k: [h, *astuple_expectation(e)] for k, (h, e) in pipe.ctx.seasonal.items()},
         "book": [[scope, det, _alert(a)] for (scope, det), a in pipe.book.open.items()],
+        "surges": {key: list(slot) for key, slot in pipe.book.surges.items()},
         "profiles": pipe.profiles.to_dict(),
     }
     return zlib.compress(json.dumps(state, separators=(",", ":")).encode(), 3)
@@ -88,6 +89,7 @@ def restore(pipe: Pipeline, blob: bytes) -> Pipeline:
         pipe.objects.seen = {p: dict(held) for p, held in state.get("objects", {}).items()}
         pipe.ctx.seasonal = {k: (v[0], _expectation(v[1:])) for k, v in state.get("seasonal", {}).items()}
         pipe.book.open = {(scope, det): _unalert(a) for scope, det, a in state["book"]}
+        pipe.book.surges = {key: (scope, det) for key, (scope, det) in state.get("surges", {}).items()}
     except (KeyError, TypeError, ValueError) as exc:
         raise StateError(f"checkpoint is incomplete or malformed: {type(exc).__name__}: {exc}") from None
     return pipe

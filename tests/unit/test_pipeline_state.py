@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from detector.config import DetectionSettings
+from detector.domain.alerts import Finding, Severity
 from detector.domain.events import Event
 from detector.features.geo import Enricher
 from detector.pipeline import Pipeline
@@ -94,3 +95,16 @@ def test_snapshot_needs_a_flushed_pipeline(world: tuple[Simulation, TrainedModel
     assert pipe.pending, "mature windows wait for the forest's next micro-batch"
     with pytest.raises(StateError, match="flush"):
         snapshot(pipe)
+
+
+def test_a_shared_surge_survives_a_restore(world: tuple[Simulation, TrainedModel]) -> None:
+    sim, model = world
+    pipe = _pipe(model)
+    _feed(pipe, sim.test[:3000], {})
+    at = pipe.closed_until
+    notice = Finding("seasonal_volume", "k1", "svc", at, at + 60, 3.0, Severity.LOW, [], peers=("k2",))
+    told = pipe.book.add(notice)
+    again = restore(_pipe(model), snapshot(pipe))
+    joined = Finding("caller_volume", "k2", "svc", at + 600, at + 660, 3.0, Severity.MEDIUM, [])
+    assert again.book.surges == pipe.book.surges
+    assert again.book.add(joined).alert_id == told.alert_id
