@@ -226,8 +226,9 @@ def learn_sessions(pp: PrincipalProfile, sessions: dict[str, list[str]], ts: flo
             if block not in blocks and len(blocks) < 4:
                 blocks.append(block)
         blocks_of[session], seen[session] = blocks, ts
-    for session, last in list(seen.items()):  # least recently seen first
-        if last >= ts - SESSION_SECONDS and len(seen) <= cap:
+    while seen:  # least recently seen first
+        session = next(iter(seen))
+        if seen[session] >= ts - SESSION_SECONDS and len(seen) <= cap:
             break
         del seen[session], blocks_of[session]
 
