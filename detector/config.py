@@ -141,6 +141,8 @@ class DeniedBurstSettings(_Frozen):
     history_factor: float = Field(2.0, ge=1)
     principal_min_keys: int = Field(3, ge=2)
     principal_min_denied: int = Field(10, ge=1)
+    probing_minutes: float = Field(15.0, gt=0)
+    probing_min_keys: int = Field(5, ge=2)
 
 
 class OffHoursSettings(_Frozen):

@@ -86,6 +86,8 @@ class Pipeline:
         self.travel = TravelTracker(settings.rules.impossible_travel.min_km)
         harvest = settings.rules.object_harvest
         self.objects = ObjectTracker(harvest.horizon_minutes * 60, harvest.max_tracked)
+        probing = settings.rules.denied_burst.probing_minutes * 60
+        self.denied_keys = ObjectTracker(probing, harvest.max_tracked)  # keys each principal was denied on
         defaults = settings.severity.catalog_defaults.model_dump()
         self.book = book_for(settings, catalog or KeyCatalog.from_mapping(None, defaults))
         self.stats = PipelineStats()
@@ -211,6 +213,7 @@ class Pipeline:
         self.stats.evicted += self.profiles.evict_idle(now, idle)
         self.travel.evict(now - idle)
         self.objects.evict(now - idle)
+        self.denied_keys.evict(now - idle)
         ctx = self.ctx
         for key in [k for k, (_, last) in ctx.drift.items() if last < now - idle]:
             del ctx.drift[key]
@@ -242,13 +245,18 @@ class Pipeline:
         for pw in by_principal.values():
             if pw.resources:
                 pw.recent_objects = self.objects.observe(pw.principal, pw.resources, start + self.W)
+            if pw.denied_keys:
+                pw.recent_denied_keys = self.denied_keys.observe(
+                    pw.principal, set(pw.denied_keys), start + self.W
+                )
             for rule in PRINCIPAL_RULES.values():
                 found = rule(pw, start, start + self.W, self.ctx)
                 if found is not None:
                     self._record(found)
                     flagged_principals.add(pw.principal)
             learn_principal_window(self.profiles, pw, start, self._max_values,
-                                   judged=pw.principal in flagged_principals)  # fmt: skip
+                                   judged=pw.principal in flagged_principals,
+                                   history=self.trust_input)  # fmt: skip
 
     def _close_window(
         self, win: KeyWindow, by_principal: dict[str, PrincipalWindow], tally: WindowTally

@@ -52,6 +52,7 @@ def snapshot(pipe: Pipeline) -> bytes:
         "hourly": {k: list(v) for k, v in pipe.ctx.hourly.items()},
         "volume": {k: v.to_list() for k, v in pipe.ctx.volume.items()},
         "objects": pipe.objects.seen,
+        "denied_keys": pipe.denied_keys.seen,
         "seasonal": {k: [h, *astuple_expectation(e)] for k, (h, e) in pipe.ctx.seasonal.items()},
         "book": [[scope, det, _alert(a)] for (scope, det), a in pipe.book.open.items()],
         "surges": {key: list(slot) for key, slot in pipe.book.surges.items()},
@@ -87,6 +88,7 @@ def restore(pipe: Pipeline, blob: bytes) -> Pipeline:
         # Checkpoints from before the seasonal volume test start it afresh.
         pipe.ctx.volume = {k: _volume(v) for k, v in state.get("volume", {}).items()}
         pipe.objects.seen = {p: dict(held) for p, held in state.get("objects", {}).items()}
+        pipe.denied_keys.seen = {p: dict(held) for p, held in state.get("denied_keys", {}).items()}
         pipe.ctx.seasonal = {k: (v[0], _expectation(v[1:])) for k, v in state.get("seasonal", {}).items()}
         pipe.book.open = {(scope, det): _unalert(a) for scope, det, a in state["book"]}
         pipe.book.surges = {key: (scope, det) for key, (scope, det) in state.get("surges", {}).items()}

@@ -175,12 +175,20 @@ def _learn_callers(
 
 
 def learn_principal_window(
-    profiles: Profiles, pw: PrincipalWindow, start: float, cap: int, *, judged: bool = False
+    profiles: Profiles,
+    pw: PrincipalWindow,
+    start: float,
+    cap: int,
+    *,
+    judged: bool = False,
+    history: bool = True,
 ) -> None:
     """Remember a principal's largest denials, key spread and object count, and its networks.
 
     A principal a rule flagged in this window (``judged``) keeps its records as they were, but its
-    networks are learned: a network is news once.
+    networks are learned: a network is news once. The most keys it was denied on over the probing
+    span is learned from ``history`` (training) only: a slow probe grows a key at a time, and
+    learning while it grows would teach it its own size.
     """
     pp = profiles.principals.get(pw.principal)
     if pp is None:
@@ -189,6 +197,8 @@ def learn_principal_window(
         pp.max_denied_window = max(pp.max_denied_window, pw.denied)
         pp.max_keys_window = max(pp.max_keys_window, len(pw.keys))
         pp.max_objects = max(pp.max_objects, pw.recent_objects)
+        if history:
+            pp.max_denied_keys = max(pp.max_denied_keys, pw.recent_denied_keys)
     pp.windows += 1
     if not pw.networks:
         return

@@ -184,6 +184,7 @@ class PrincipalProfile:
     windows: int = 0  # windows it was active in, across keys
     network_changes: int = 0  # windows after its first day in which it called from a network new to it
     max_objects: int = 0  # most distinct objects (encryption contexts) it opened within the horizon
+    max_denied_keys: int = 0  # most distinct keys it was denied on within the probing horizon
     hour: int = 0  # the clock hour (since the epoch) ``key_hour`` counts
     key_hour: dict[str, int] = field(default_factory=dict)  # calls per key in that hour
     max_key_hour: int = 0  # most calls it made on one key within one earlier clock hour

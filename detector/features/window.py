@@ -53,6 +53,7 @@ class PrincipalWindow:
     networks: dict[str, str] = field(default_factory=dict)  # network prefix -> country ("" unknown)
     network_event_ids: dict[str, str] = field(default_factory=dict)  # network prefix -> its first event
     recent_objects: int = 0  # distinct objects it opened over the object horizon, this window included
+    recent_denied_keys: int = 0  # distinct keys it was denied on over the probing horizon, this one included
     sessions: dict[str, list[str]] = field(default_factory=dict)  # session name -> network prefixes it used
 
 

@@ -37,20 +37,32 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
 
 
 def check_principal(pw: PrincipalWindow, start: float, end: float, ctx: RuleContext) -> Finding | None:
-    """Flag one principal denied on many keys, or far more often than it ever was."""
+    """Flag one principal denied on many keys, or far more often than it ever was.
+
+    Many keys: in one window, or over the last ``probing_minutes`` (a slow probe, a key now and
+    then) beyond ``history_factor`` times the most keys it was ever denied on over that span.
+    """
     cfg = ctx.settings.rules.denied_burst
     if not cfg.enabled or not pw.denied:
         return None
     prof = ctx.principal_profile(pw.principal)
     usual = prof.max_denied_window if prof else 0
+    usual_keys = prof.max_denied_keys if prof else 0
     many_keys = len(pw.denied_keys) >= cfg.principal_min_keys
+    slow = (
+        pw.recent_denied_keys >= cfg.probing_min_keys
+        and pw.recent_denied_keys > cfg.history_factor * usual_keys
+    )
     many_calls = pw.denied >= cfg.principal_min_denied and pw.denied > cfg.history_factor * usual
-    if not (many_keys or many_calls):
+    if not (many_keys or many_calls or slow):
         return None
     text = (
         f"{pw.principal} was denied {plural(pw.denied, 'time')} on {plural(len(pw.denied_keys), 'key')} "
         f"in one window (at most {plural(usual, 'denial')} per window before)"
     )
+    if slow:
+        text += (f"; on {plural(pw.recent_denied_keys, 'key')} within {cfg.probing_minutes:g} min "
+                 f"(at most {usual_keys} before)")  # fmt: skip
     reasons = [Reason("principal_denied_excess", pw.denied, usual, text)]
     key = max(pw.denied_keys, key=pw.denied_keys.__getitem__)
     return Finding(PROBING, key, pw.principal, start, end, float(pw.denied), Severity.HIGH, reasons,

@@ -175,6 +175,17 @@ def _probe(keys: tuple[str, ...]) -> list[Event]:
     return merged(around(AT), calls)
 
 
+def _slow_probe(keys: int) -> Callable[[], list[Event]]:
+    # One denied call every two minutes, each on another key: never three keys in one window.
+    def events() -> list[Event]:
+        calls = [make_event(event_id=f"slow-probe{i}", ts=AT + 70 + 120 * i, key_id=f"{OTHER_KEY}-{i}",
+                            principal=INTRUDER, outcome="denied", source_ip="198.51.100.10", place=ASHBURN)
+                 for i in range(keys)]  # fmt: skip
+        return merged(around(AT, after=(2 * keys + 5) * MINUTE), calls)
+
+    return events
+
+
 def _alice_at(at: float, n: int) -> Callable[[], list[Event]]:
     return lambda: merged(around(at), spread(at + MINUTE, n, prefix="alice", **AS_ALICE))
 
@@ -363,6 +374,14 @@ POSITIVE = {
     "denied_probing: one caller denied on three keys": Positive(
         "denied_probing", lambda: _probe((KEY_PROD, KEY_DEV, OTHER_KEY)), HIGH_ONLY, INTRUDER_ID, ("3 keys",)
     ),
+    "denied_probing: one caller denied on six keys, one every two minutes": Positive(
+        "denied_probing",
+        _slow_probe(6),
+        HIGH_ONLY,
+        INTRUDER_ID,
+        ("on 5 keys within 15 min", "at most 0 before"),
+        key_id=f"{OTHER_KEY}-4",
+    ),
     "off_hours: person working at 03:00, which they never do": Positive(
         "off_hours", _alice_at(NIGHT, 4), MEDIUM_ONLY, ALICE, ("03:00", "4 calls")
     ),
@@ -416,6 +435,9 @@ NEGATIVE = {
     # New instances (new session names) in a new block, in a country it works from: a deployment.
     "new_network: new sessions of a workload from a new block": Negative(
         "new_network", _orders_from("62.10.20.30", ASHBURN, principal=f"{ORDERS_ID}/i-0new5678")
+    ),
+    "denied_probing: one caller denied on four keys over eight minutes": Negative(
+        "denied_probing", _slow_probe(4), silent=False
     ),
     "new_network: a person from a new home network": Negative(
         "new_network",
@@ -714,3 +736,17 @@ def test_a_person_up_at_night_on_two_keys_is_one_alert(principal: str, alerts: i
     findings = [Finding("off_hours", key, principal, NIGHT, NIGHT + MINUTE, 3.0, Severity.MEDIUM, [])
                 for key in (KEY_PROD, KEY_DEV)]  # fmt: skip
     assert len({book.add(f).alert_id for f in findings}) == alerts
+
+
+@pytest.mark.parametrize(
+    ("before", "probing"), [(0, True), (4, False)], ids=["never denied", "denied as widely"]
+)
+def test_a_slow_probe_is_judged_against_the_most_keys_the_caller_was_denied_on(
+    before: int, probing: bool
+) -> None:
+    pp = PrincipalProfile(first_ts=DAY3, last_ts=AT, max_denied_keys=before)
+    ctx = RuleContext(DetectionSettings(), Profiles(principals={INTRUDER_ID: pp}))
+    denied = make_event(event_id="d", ts=AT + 5, principal=INTRUDER, outcome="denied")
+    pw = principal_windows([KeyWindow(KEY_PROD, AT, AT + MINUTE, [denied])], 50)[INTRUDER_ID]
+    pw.recent_denied_keys = 8
+    assert (PRINCIPAL_RULES["denied_probing"](pw, AT, AT + MINUTE, ctx) is not None) is probing
