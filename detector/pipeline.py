@@ -246,9 +246,9 @@ class Pipeline:
             if pw.resources:
                 pw.recent_objects = self.objects.observe(pw.principal, pw.resources, start + self.W)
             if pw.denied_keys:
-                pw.recent_denied_keys = self.denied_keys.observe(
-                    pw.principal, set(pw.denied_keys), start + self.W
-                )
+                denied = set(pw.denied_keys)
+                pw.new_denied_keys = self.denied_keys.fresh(pw.principal, denied)
+                pw.recent_denied_keys = self.denied_keys.observe(pw.principal, denied, start + self.W)
             for rule in PRINCIPAL_RULES.values():
                 found = rule(pw, start, start + self.W, self.ctx)
                 if found is not None:

@@ -16,6 +16,16 @@ class ObjectTracker:
         self.cap = cap
         self.seen: dict[str, dict[str, float]] = {}
 
+    def fresh(self, principal: str, objects: set[str]) -> int:
+        """How many of ``objects`` the principal has not opened within the horizon (before observing them).
+
+        >>> t = ObjectTracker(600.0, cap=100)
+        >>> t.observe("p", {"s1"}, 0.0), t.fresh("p", {"s1", "s2"}), t.fresh("q", {"s1"})
+        (1, 1, 1)
+        """
+        held = self.seen.get(principal, {})
+        return sum(1 for obj in objects if obj not in held)
+
     def observe(self, principal: str, objects: set[str], now: float) -> int:
         """Record ``objects`` opened at ``now``; return how many distinct ones within the horizon."""
         held = self.seen.setdefault(principal, {})

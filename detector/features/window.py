@@ -54,6 +54,7 @@ class PrincipalWindow:
     network_event_ids: dict[str, str] = field(default_factory=dict)  # network prefix -> its first event
     recent_objects: int = 0  # distinct objects it opened over the object horizon, this window included
     recent_denied_keys: int = 0  # distinct keys it was denied on over the probing horizon, this one included
+    new_denied_keys: int = 0  # of those, keys first denied within the horizon in this window
     sessions: dict[str, list[str]] = field(default_factory=dict)  # session name -> network prefixes it used
 
 

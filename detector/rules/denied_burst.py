@@ -40,7 +40,8 @@ def check_principal(pw: PrincipalWindow, start: float, end: float, ctx: RuleCont
     """Flag one principal denied on many keys, or far more often than it ever was.
 
     Many keys: in one window, or over the last ``probing_minutes`` (a slow probe, a key now and
-    then) beyond ``history_factor`` times the most keys it was ever denied on over that span.
+    then) beyond ``history_factor`` times the most keys it was ever denied on over that span, while
+    the probe goes on (this window adds a key): a denial after it ended is not the probe.
     """
     cfg = ctx.settings.rules.denied_burst
     if not cfg.enabled or not pw.denied:
@@ -50,7 +51,8 @@ def check_principal(pw: PrincipalWindow, start: float, end: float, ctx: RuleCont
     usual_keys = prof.max_denied_keys if prof else 0
     many_keys = len(pw.denied_keys) >= cfg.principal_min_keys
     slow = (
-        pw.recent_denied_keys >= cfg.probing_min_keys
+        pw.new_denied_keys > 0
+        and pw.recent_denied_keys >= cfg.probing_min_keys
         and pw.recent_denied_keys > cfg.history_factor * usual_keys
     )
     many_calls = pw.denied >= cfg.principal_min_denied and pw.denied > cfg.history_factor * usual

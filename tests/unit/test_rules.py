@@ -748,5 +748,13 @@ def test_a_slow_probe_is_judged_against_the_most_keys_the_caller_was_denied_on(
     ctx = RuleContext(DetectionSettings(), Profiles(principals={INTRUDER_ID: pp}))
     denied = make_event(event_id="d", ts=AT + 5, principal=INTRUDER, outcome="denied")
     pw = principal_windows([KeyWindow(KEY_PROD, AT, AT + MINUTE, [denied])], 50)[INTRUDER_ID]
-    pw.recent_denied_keys = 8
+    pw.recent_denied_keys, pw.new_denied_keys = 8, 1
     assert (PRINCIPAL_RULES["denied_probing"](pw, AT, AT + MINUTE, ctx) is not None) is probing
+
+
+def test_a_denial_after_a_slow_probe_ended_is_not_the_probe() -> None:
+    ctx = RuleContext(DetectionSettings(), Profiles(principals={INTRUDER_ID: PrincipalProfile(DAY3, AT)}))
+    denied = make_event(event_id="d", ts=AT + 5, principal=INTRUDER, outcome="denied")
+    pw = principal_windows([KeyWindow(KEY_PROD, AT, AT + MINUTE, [denied])], 50)[INTRUDER_ID]
+    pw.recent_denied_keys, pw.new_denied_keys = 8, 0  # a key the probe already tried
+    assert PRINCIPAL_RULES["denied_probing"](pw, AT, AT + MINUTE, ctx) is None
