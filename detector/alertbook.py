@@ -28,7 +28,8 @@ class AlertBook:
     """Open alert episodes; a finding within ``gap_windows`` of its episode's last window extends it.
 
     Novelty detectors (a new country, caller, operation, hop or administrator) extend their alert
-    for ``novelty_gap_seconds``: the same novelty coming back an hour later is the same story.
+    for ``novelty_gap_seconds``: the same novelty coming back an hour later is the same story. A
+    principal's probe extends its alert over the span it is judged on (``probe_gap_seconds``).
     Volume and operation-mix detectors share one episode per key, extended for
     ``rise_gap_seconds``: a rise that ebbs and comes back is one rise, however many detectors see
     it. A shared surge (a finding naming ``peers``: the same callers rising on several keys at
@@ -41,6 +42,7 @@ class AlertBook:
     window_seconds: float
     gap_windows: int = 5
     novelty_gap_seconds: float = 86400.0
+    probe_gap_seconds: float = 900.0  # a probe's span (denied_burst.probing_minutes): one probe, one alert
     rise_gap_seconds: float = 10800.0
     max_evidence: int = MAX_EVIDENCE
     open: dict[tuple[str, str], Alert] = field(default_factory=dict)
@@ -127,6 +129,8 @@ class AlertBook:
         base = (self.gap_windows + 1) * self.window_seconds
         if detector in NOVELTIES:
             return max(self.novelty_gap_seconds, base)
+        if detector == "denied_probing":
+            return max(self.probe_gap_seconds, base)
         if detector in RISES or detector == RISE:
             return max(self.rise_gap_seconds, base)
         return base
@@ -148,6 +152,7 @@ def book_for(settings: DetectionSettings, catalog: KeyCatalog) -> AlertBook:
         settings.window.seconds,
         gap_windows=alerts.merge_gap_windows,
         novelty_gap_seconds=alerts.novelty_merge_hours * 3600,
+        probe_gap_seconds=settings.rules.denied_burst.probing_minutes * 60,
         rise_gap_seconds=alerts.rise_merge_hours * 3600,
         max_evidence=settings.window.max_evidence,
     )

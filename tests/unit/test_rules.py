@@ -42,7 +42,7 @@ from helpers import (
     spread,
 )
 
-from detector.alertbook import AlertBook
+from detector.alertbook import AlertBook, book_for
 from detector.config import (
     CallerVolumeSettings,
     DetectionSettings,
@@ -758,3 +758,13 @@ def test_a_denial_after_a_slow_probe_ended_is_not_the_probe() -> None:
     pw = principal_windows([KeyWindow(KEY_PROD, AT, AT + MINUTE, [denied])], 50)[INTRUDER_ID]
     pw.recent_denied_keys, pw.new_denied_keys = 8, 0  # a key the probe already tried
     assert PRINCIPAL_RULES["denied_probing"](pw, AT, AT + MINUTE, ctx) is None
+
+
+@pytest.mark.parametrize(("gap_minutes", "alerts"), [(10, 1), (20, 2)], ids=["within its span", "after it"])
+def test_a_probe_is_one_alert_over_the_span_it_is_judged_on(gap_minutes: int, alerts: int) -> None:
+    book = book_for(DetectionSettings(), KeyCatalog.from_mapping(None, {}))
+    first = _finding("denied_probing", AT)
+    later = dataclasses.replace(
+        first, window_start=AT + gap_minutes * MINUTE, window_end=AT + (gap_minutes + 1) * MINUTE
+    )
+    assert len({book.add(f).alert_id for f in (first, later)}) == alerts
