@@ -244,9 +244,10 @@ class Pipeline:
                 flagged_principals.update(flagged)
         for pw in by_principal.values():
             if pw.resources:
-                pw.recent_objects = self.objects.observe(pw.principal, pw.resources, start + self.W)
-            if pw.denied_keys:
-                denied = set(pw.denied_keys)
+                objects = sorted(pw.resources)  # a set's order differs between processes
+                pw.recent_objects = self.objects.observe(pw.principal, objects, start + self.W)
+            if pw.denied_keys:  # a dict, not a set: its order reaches checkpoints
+                denied = pw.denied_keys.keys()
                 pw.new_denied_keys = self.denied_keys.fresh(pw.principal, denied)
                 pw.recent_denied_keys = self.denied_keys.observe(pw.principal, denied, start + self.W)
             for rule in PRINCIPAL_RULES.values():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 
 class ObjectTracker:
     """Per principal, the objects it opened within the last ``horizon_seconds`` and when.
@@ -16,7 +18,7 @@ class ObjectTracker:
         self.cap = cap
         self.seen: dict[str, dict[str, float]] = {}
 
-    def fresh(self, principal: str, objects: set[str]) -> int:
+    def fresh(self, principal: str, objects: Collection[str]) -> int:
         """How many of ``objects`` the principal has not opened within the horizon (before observing them).
 
         >>> t = ObjectTracker(600.0, cap=100)
@@ -26,7 +28,7 @@ class ObjectTracker:
         held = self.seen.get(principal, {})
         return sum(1 for obj in objects if obj not in held)
 
-    def observe(self, principal: str, objects: set[str], now: float) -> int:
+    def observe(self, principal: str, objects: Collection[str], now: float) -> int:
         """Record ``objects`` opened at ``now``; return how many distinct ones within the horizon."""
         held = self.seen.setdefault(principal, {})
         for obj in objects:
