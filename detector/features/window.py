@@ -389,15 +389,15 @@ def _here(prefix: str, new: set[str], places: dict[str, tuple[str, str]], profil
     return prefix in new and prefix in places and settled_place(profiles, *places[prefix], prefix)
 
 
-def settled_place(profiles: Profiles, place: str, principal: str, prefix: str = "") -> bool:
-    """A place the principal worked from, not only in the last ``recent_hours``, and (given a network
-    prefix) not within a provider block it already calls from: more addresses of its own provider
-    (autoscaling, a new NAT gateway) are not somewhere else.
+def settled_place(profiles: Profiles, place: str, principal: str, prefix: str) -> bool:
+    """A place the principal worked from, not only in the last ``recent_hours``, with a network
+    ``prefix`` outside the provider blocks it already calls from: more addresses of its own
+    provider (autoscaling, a new NAT gateway) are not somewhere else.
     """
     prof = profiles.principals.get(principal)
     if prof is None or place not in prof.places or place in prof.recent_places:
         return False
-    return not prefix or network_block(prefix) not in prof.networks
+    return network_block(prefix) not in prof.networks
 
 
 def _novel(seen_now: dict[str, int], known: dict[str, int], saturated: list[str], dim: str) -> set[str]:
