@@ -43,7 +43,8 @@ import yaml
 import detector
 from detector.adapters.inputs import read_events
 from detector.adapters.model_store import load_model, save_model
-from detector.commands import catalog_for, enricher_for, replay_events, write_jsonl
+from detector.cli.detection import replay_events
+from detector.cli.wiring import catalog_for, enricher_for, write_jsonl
 from detector.config import Settings, load_settings
 from detector.domain.errors import ModelError
 from detector.domain.events import Event

@@ -31,10 +31,10 @@ from detector.adapters.responder import Responder, default_playbooks_dir, load_l
 from detector.adapters.slack.notifier import SlackNotifier
 from detector.adapters.store import Store
 from detector.adapters.store import tables as t
+from detector.cli.wiring import runner_for
 from detector.config import AuditSettings, HsmSettings, ResponseSettings, Settings
 from detector.domain.alerts import Alert, Reason, Severity, alert_id_for
 from detector.response.playbook import Mode
-from detector.response_commands import runner_for
 
 TARGET_P99 = 1.0
 

@@ -36,7 +36,7 @@ from typing import Any
 import _machine
 import orjson
 
-from detector.commands import enricher_for
+from detector.cli.wiring import enricher_for
 from detector.config import DetectionSettings, Settings, load_settings
 from detector.domain.events import Event, format_ts
 from detector.features import identity

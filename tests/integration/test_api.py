@@ -31,7 +31,7 @@ from detector.adapters.store.feedback import FeedbackRepository
 from detector.adapters.store.users import UserRepository
 from detector.api import create_app
 from detector.api.auth import FailedLogins
-from detector.cli import build_parser, main
+from detector.cli.main import build_parser, main
 from detector.config import Settings
 from detector.domain.alerts import Alert, Reason, Severity, alert_id_for
 from detector.domain.incidents import incident_id_for

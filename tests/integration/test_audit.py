@@ -24,7 +24,7 @@ from detector.adapters.audit import (
 from detector.adapters.store import Store
 from detector.adapters.store import tables as t
 from detector.adapters.store.rows import to_dt
-from detector.cli import main
+from detector.cli.main import main
 from detector.domain.ledger import REDACTED, LedgerError, ProblemKind, checkpoint_message, next_record
 
 pytestmark = pytest.mark.integration

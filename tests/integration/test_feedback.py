@@ -31,15 +31,14 @@ from detector.adapters.model_store import CARD
 from detector.adapters.responder import Responder
 from detector.adapters.store import Store
 from detector.adapters.store.feedback import FeedbackRepository
-from detector.cli import main
-from detector.commands import write_jsonl
+from detector.cli.main import main
+from detector.cli.wiring import verdict_labels, write_jsonl
 from detector.config import Settings
 from detector.domain.alerts import Alert, Reason, Severity, alert_id_for
 from detector.domain.events import format_ts
 from detector.domain.suppressions import DAY, Match, Verdict, alert_countries
 from detector.evaluation import evaluate
 from detector.features.identity import principal_identity
-from detector.model_commands import verdict_labels
 from detector.response.playbook import Mode, load_playbook
 from detector.simulate import simulate
 

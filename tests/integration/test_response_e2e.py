@@ -25,10 +25,10 @@ from detector.adapters.responder import Responder, default_playbooks_dir, load_l
 from detector.adapters.slack.notifier import SlackNotifier
 from detector.adapters.slack.outbox import SlackSender, client_for
 from detector.adapters.store import Store
-from detector.cli import main
+from detector.cli.main import main
+from detector.cli.wiring import runner_for
 from detector.config import AuditSettings, HsmSettings, ResponseSettings, SlackSettings
 from detector.response.playbook import Mode
-from detector.response_commands import runner_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

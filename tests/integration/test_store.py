@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from detector.adapters.store import Checkpoint, DeadLetter, Store, StoreError
-from detector.cli import main
+from detector.cli.main import main
 from detector.domain.alerts import Alert, Reason, Severity, alert_id_for
 from detector.domain.incidents import (
     ALERT_ADDED,

@@ -300,7 +300,7 @@ def test_health_says_what_is_reachable(
     broker: EmbeddedBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from detector.adapters.broker import free_port
-    from detector.cli import main
+    from detector.cli.main import main
 
     db = f"sqlite:///{tmp_path / 'h.db'}"
     assert main(["health", "--bootstrap-servers", broker.bootstrap, "--db", db]) == 0
@@ -332,7 +332,7 @@ def test_metrics_are_exposed(broker: EmbeddedBroker, world: World, tmp_path: Pat
 
 
 def test_run_without_a_model_is_one_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    from detector.cli import main
+    from detector.cli.main import main
 
     db = f"sqlite:///{tmp_path / 'none.db'}"
     assert main(["run", "--bootstrap-servers", "127.0.0.1:1", "--db", db]) == 2
@@ -342,7 +342,7 @@ def test_run_without_a_model_is_one_clear_error(capsys: pytest.CaptureFixture[st
 def test_run_takes_the_activated_model(world: World, tmp_path: Path) -> None:
     from detector.adapters.model_store import load_model
     from detector.adapters.store.feedback import FeedbackRepository
-    from detector.stream_commands import model_dir_for
+    from detector.cli.stream import model_dir_for
 
     store = Store(f"sqlite:///{tmp_path / 'models.db'}")
     store.migrate()

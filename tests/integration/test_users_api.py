@@ -25,7 +25,7 @@ from detector.adapters.runner import Status
 from detector.adapters.store import Store
 from detector.adapters.store import tables as t
 from detector.adapters.store.users import UserRepository
-from detector.cli import main
+from detector.cli.main import main
 from detector.domain.users import Role
 
 pytestmark = pytest.mark.integration

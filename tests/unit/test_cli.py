@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from detector.adapters.model_store import CARD, PROFILES, load_model
-from detector.cli import main
+from detector.cli.main import main
 from detector.domain.alerts import Alert
 from detector.domain.events import parse_ts
 from detector.rules import DETECTORS
@@ -252,8 +252,8 @@ def test_replay_update_model_saves_what_it_learned(chain: Chain, tmp_path: Path)
 
 
 def test_run_flags_override_the_kafka_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    from detector.cli import build_parser
-    from detector.stream_commands import settings_from
+    from detector.cli.main import build_parser
+    from detector.cli.stream import settings_from
 
     monkeypatch.setenv("KEYWATCH_KAFKA__WORKERS", "3")
     args = build_parser().parse_args(["run", "--workers", "1", "--group", "g2"])

@@ -17,10 +17,11 @@ from detector.adapters.audit import (
     load_signing_key,
     write_public_key,
 )
+from detector.cli.store import store_options
+from detector.cli.wiring import open_store
 from detector.config import Settings, load_settings
 from detector.domain.events import format_ts
 from detector.domain.ledger import AuditRecord, LedgerError, ProblemKind
-from detector.store_commands import open_store, store_options
 
 
 def add_parsers(sub: Any) -> None:
@@ -71,7 +72,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     """Verify the ledger; exit 0 when intact, 1 naming the first record tampered with."""
     settings = load_settings(args.config)
     public_key = _public_key(args, settings)
-    with open_store(args) as store:
+    with open_store(args.db, args.config) as store:
         report = Ledger(store, None, settings.audit.checkpoint_every).verify(public_key)
     print(report.summary())
     if report.problem is not None and report.problem.kind == ProblemKind.BAD_CHECKPOINT:
@@ -94,7 +95,7 @@ def cmd_audit_keygen(args: argparse.Namespace) -> int:
 
 def cmd_audit_list(args: argparse.Namespace) -> int:
     """Print audit records, newest first, as lines or JSON."""
-    with open_store(args) as store:
+    with open_store(args.db, args.config) as store:
         records = Ledger(store, None).records(limit=args.limit, newest_first=True)
     if args.json:
         print(json.dumps([r.to_dict() for r in records], indent=2, ensure_ascii=False))

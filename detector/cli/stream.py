@@ -15,7 +15,7 @@ from detector.adapters.metrics import ConsumerMetrics
 from detector.adapters.pipeline_builder import PipelineBuilder
 from detector.adapters.store import Store
 from detector.adapters.store.feedback import FeedbackRepository
-from detector.commands import catalog_for
+from detector.cli.wiring import catalog_for
 from detector.config import Settings, load_settings
 from detector.domain.errors import ConfigError, KeyWatchError
 

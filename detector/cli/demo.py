@@ -1,4 +1,4 @@
-"""The README's main command: simulated key usage streamed through Kafka into stored alerts.
+"""``keywatch demo``: simulated key usage streamed through Kafka into stored alerts, contained.
 
 Starts the embedded broker, creates the topics, trains on simulated history, launches
 ``keywatch run`` consumers (a real consumer group, as separate processes), plays the test days
@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 import uvicorn
@@ -27,7 +28,6 @@ from pydantic import SecretStr
 from rich.live import Live
 from rich.table import Table
 
-from detector import display
 from detector.adapters.audit import Ledger, generate_signing_key, load_signing_key
 from detector.adapters.broker import EmbeddedBroker, create_topics, free_port
 from detector.adapters.inputs import read_events
@@ -40,12 +40,14 @@ from detector.adapters.slack.outbox import list_messages
 from detector.adapters.store import Store
 from detector.adapters.store.users import UserRepository
 from detector.api import create_app
+from detector.cli import display
+from detector.cli.detection import config_options, load_alerts, replay_to, simulate_to, train_to
+from detector.cli.wiring import runner_for
 from detector.config import Settings, load_settings
 from detector.domain.alerts import Alert
 from detector.domain.users import Role
 from detector.evaluation import evaluate
 from detector.response.playbook import Mode
-from detector.response_commands import runner_for
 
 PARTITIONS = 4
 BAD_RECORDS: Sequence[bytes] = (
@@ -55,29 +57,63 @@ BAD_RECORDS: Sequence[bytes] = (
 )
 
 
+def add_parsers(sub: Any) -> None:
+    """Register ``demo``."""
+    p = sub.add_parser("demo", help="simulate, train, replay and evaluate end to end")
+    p.add_argument("--workdir", type=Path, default=Path(".demo"))
+    p.add_argument("--keys", type=int, default=40)
+    p.add_argument("--days", type=float, default=5.0)
+    p.add_argument("--test-days", type=float, default=2.0)
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--top", type=int, default=10)
+    p.add_argument("--offline", action="store_true", help="replay files instead of streaming through Kafka")
+    p.add_argument("--consumers", type=int, default=2, help="keywatch run processes in the group")
+    p.add_argument("--play-seconds", type=float, default=60.0, help="wall time to play the test days in")
+    config_options(p)
+    p.set_defaults(handler=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Simulate, train, then stream through Kafka (or replay with ``--offline``); evaluate and show."""
+    return run_offline_demo(args) if args.offline else run_live_demo(args)
+
+
+def _prepare(args: argparse.Namespace, work: Path, steps: display.Steps) -> tuple[Path, Path]:
+    """Simulate the demo's world and train on its history; its data and model directories."""
+    data, model_dir = work / "data", work / "model"
+    with steps.step("simulate"):
+        print(simulate_to(data, keys=args.keys, days=args.days, test_days=args.test_days, seed=args.seed))
+    with steps.step("train"):
+        print(train_to([data / "history.jsonl"], model_dir, config=args.config))
+    return data, model_dir
+
+
+def run_offline_demo(args: argparse.Namespace) -> int:
+    """Simulate, train, replay the test days from files, evaluate and show the top alerts."""
+    work: Path = args.workdir
+    steps = display.Steps()
+    data, model_dir = _prepare(args, work, steps)
+    with steps.step("replay"):
+        print(replay_to([data / "test.jsonl"], model_dir, work / "alerts.jsonl", config=args.config,
+                        catalog=args.catalog or data / "catalog.yaml",
+                        dead_letter=work / "dead-letter.jsonl"))  # fmt: skip
+    settings = load_settings(args.config)
+    labels = json.loads((data / "labels.json").read_text(encoding="utf-8"))
+    alerts = load_alerts(work / "alerts.jsonl")
+    report = evaluate(labels, alerts, window_seconds=settings.window.seconds)
+    print()
+    print(report.format_table())
+    display.top_alerts(alerts, args.top)
+    print(f"\nfiles in {work}: data/ (history, test, labels, catalog), model/, alerts.jsonl")
+    return 0
+
+
 def run_live_demo(args: argparse.Namespace) -> int:
     """Simulate, train, stream through the broker and summarise; see the module docstring."""
-    from detector.commands import cmd_simulate, cmd_train
-
     work: Path = args.workdir.resolve()
-    data, model_dir, db_path = work / "data", work / "model", work / "keywatch.db"
     steps = display.Steps()
-    with steps.step("simulate"):
-        cmd_simulate(
-            argparse.Namespace(
-                out=data, keys=args.keys, days=args.days, seed=args.seed, test_days=args.test_days
-            )
-        )
-    with steps.step("train"):
-        cmd_train(
-            argparse.Namespace(
-                inputs=[data / "history.jsonl"],
-                format="auto",
-                config=args.config,
-                out=model_dir,
-                dead_letter=None,
-            )
-        )
+    data, model_dir = _prepare(args, work, steps)
+    db_path = work / "keywatch.db"
     db_path.unlink(missing_ok=True)
     settings = load_settings(args.config)
     k = settings.kafka

@@ -17,9 +17,9 @@ from typing import Any
 from detector.adapters.audit import Ledger
 from detector.adapters.store import Store
 from detector.adapters.store.users import UserRepository
+from detector.cli.wiring import open_store
 from detector.config import load_settings
 from detector.domain.users import Role
-from detector.store_commands import open_store
 
 
 def add_parsers(sub: Any) -> None:
@@ -71,7 +71,7 @@ def _audit(args: argparse.Namespace, store: Store, action: str, target: str, det
 
 def cmd_users_add(args: argparse.Namespace) -> int:
     """Add a user with a role and print their API token, once (only its SHA-256 hash is stored)."""
-    with open_store(args) as store:
+    with open_store(args.db, args.config) as store:
         users = UserRepository(store)
         user = users.add(args.name, Role(args.role), args.slack_id)
         token = users.issue_token(user.name)
@@ -88,7 +88,7 @@ def _show_token(token: str) -> None:
 
 def cmd_users_list(args: argparse.Namespace) -> int:
     """Print the users as a table or JSON; token hashes are never read."""
-    with open_store(args) as store:
+    with open_store(args.db, args.config) as store:
         accounts = UserRepository(store).accounts()
     if args.json:
         print(json.dumps([a.to_dict() for a in accounts], indent=2))
@@ -103,7 +103,7 @@ def cmd_users_list(args: argparse.Namespace) -> int:
 
 def cmd_users_disable(args: argparse.Namespace) -> int:
     """Disable a user and revoke their token; refused for the last enabled admin."""
-    with open_store(args) as store:
+    with open_store(args.db, args.config) as store:
         user = UserRepository(store).disable(args.name)
         _audit(args, store, "cli.user_disable", user.name, {"role": user.role.label})
     print(f"user {user.name} disabled; their API token no longer works")
@@ -112,7 +112,7 @@ def cmd_users_disable(args: argparse.Namespace) -> int:
 
 def cmd_users_enable(args: argparse.Namespace) -> int:
     """Enable a disabled user and print their new token, once; their old token stays revoked."""
-    with open_store(args) as store:
+    with open_store(args.db, args.config) as store:
         user, token = UserRepository(store).enable(args.name)
         _audit(args, store, "cli.user_enable", user.name, {"role": user.role.label})
     print(f"user {user.name} enabled again as {user.role}")
@@ -122,7 +122,7 @@ def cmd_users_enable(args: argparse.Namespace) -> int:
 
 def cmd_users_rotate_token(args: argparse.Namespace) -> int:
     """Print a new API token for a user, once; the old one stops working."""
-    with open_store(args) as store:
+    with open_store(args.db, args.config) as store:
         token = UserRepository(store).issue_token(args.name)
         _audit(args, store, "cli.user_token_rotate", args.name, {})
     print(f"new API token for {args.name} (shown only now, keep it secret; the old one no longer works):")

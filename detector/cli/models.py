@@ -9,10 +9,7 @@ from typing import Any
 
 from detector.adapters.model_store import load_model
 from detector.adapters.store.feedback import FeedbackRepository
-from detector.domain.suppressions import Span, Verdict
-from detector.store_commands import open_store
-
-VERDICT_KINDS = {Verdict.TRUE_POSITIVE: "attack", Verdict.FALSE_POSITIVE: "benign"}
+from detector.cli.wiring import open_store
 
 
 def add_parsers(sub: Any) -> None:
@@ -36,7 +33,7 @@ def add_parsers(sub: Any) -> None:
 def cmd_models_register(args: argparse.Namespace) -> int:
     """Verify the directory with the model loader, then register it (the first version becomes active)."""
     model = load_model(args.model_dir)  # ModelError (exit 2) when it does not verify
-    with open_store(args) as store:
+    with open_store(args.db, args.config) as store:
         version = FeedbackRepository(store).register_model(
             str(args.model_dir.resolve()), model.card, activate=args.activate
         )
@@ -47,7 +44,7 @@ def cmd_models_register(args: argparse.Namespace) -> int:
 
 def cmd_models_list(args: argparse.Namespace) -> int:
     """Print the registered versions."""
-    with open_store(args) as store:
+    with open_store(args.db, args.config) as store:
         versions = FeedbackRepository(store).list_models()
     if args.json:
         print(json.dumps([v.to_dict() for v in versions], indent=2))
@@ -55,25 +52,3 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     for v in versions:
         print(f"{'*' if v.active else ' '} {v.version}  {v.to_dict()['registered_at']}  {v.path}")
     return 0
-
-
-def verdict_spans(url: str, config: Path | None, verdict: Verdict) -> list[Span]:
-    """The key and ``[first_window_start, window_end)`` of every alert with ``verdict`` in a store."""
-    with open_store(argparse.Namespace(db=url, config=config)) as store:
-        return [Span.of(a) for a in FeedbackRepository(store).verdict_alerts(verdict)]
-
-
-def verdict_labels(
-    url: str, config: Path | None, verdict: Verdict = Verdict.TRUE_POSITIVE
-) -> list[dict[str, Any]]:
-    """Verdicts as labelled instances: true positives as attacks, false positives as benign ones.
-
-    Scenario ``verdict_true_positive`` or ``verdict_false_positive``. Each covers its alert's key
-    and principal over ``[first_window_start, window_end]``, so the alert itself (and any other
-    alert overlapping it) matches it in ``evaluate``.
-    """
-    with open_store(argparse.Namespace(db=url, config=config)) as store:
-        alerts = FeedbackRepository(store).verdict_alerts(verdict)
-    scenario, kind = f"verdict_{verdict.value}", VERDICT_KINDS[verdict]
-    return [{"scenario": scenario, "kind": kind, "key_ids": [a.key_id], "principal": a.principal,
-             "start": a.first_window_start, "end": a.window_end} for a in alerts]  # fmt: skip

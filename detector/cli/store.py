@@ -5,15 +5,33 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
-from detector import display
-from detector.adapters.store import Store
-from detector.config import load_settings
+from detector.cli import display
+from detector.cli.wiring import open_store
 from detector.domain.alerts import Severity
 from detector.domain.incidents import IncidentStatus
 
 SEVERITIES = [s.label for s in Severity]
 STATUSES = [s.value for s in IncidentStatus]
+
+
+def add_parsers(sub: Any) -> None:
+    """Register ``alerts list`` and ``incidents list``."""
+    actions = sub.add_parser("alerts", help="query alerts").add_subparsers(dest="action", required=True)
+    p = actions.add_parser("list", help="stored alerts, newest first")
+    store_options(p)
+    p.add_argument("--key", help="only this key id")
+    p.add_argument("--principal", help="only this principal")
+    p.add_argument("--detector", help="only this detector")
+    p.add_argument("--severity", choices=SEVERITIES, help="at least this severity")
+    p.set_defaults(handler=cmd_alerts_list)
+
+    actions = sub.add_parser("incidents", help="query incidents").add_subparsers(dest="action", required=True)
+    p = actions.add_parser("list", help="incidents, most recently active first")
+    store_options(p)
+    p.add_argument("--status", choices=STATUSES, help="only incidents in this status")
+    p.set_defaults(handler=cmd_incidents_list)
 
 
 def store_options(p: argparse.ArgumentParser) -> None:
@@ -31,20 +49,9 @@ def _positive(text: str) -> int:
     return value
 
 
-def open_store(args: argparse.Namespace) -> Store:
-    """The store named by ``--db`` or the settings, migrated to the newest schema."""
-    store = Store.from_settings(load_settings(args.config), args.db)
-    try:
-        store.migrate()  # an empty database lists nothing instead of failing on missing tables
-    except BaseException:
-        store.close()
-        raise
-    return store
-
-
 def cmd_alerts_list(args: argparse.Namespace) -> int:
     """Print stored alerts, newest first, as a table or JSON."""
-    with open_store(args) as store:
+    with open_store(args.db, args.config) as store:
         severity = Severity.parse(args.severity) if args.severity else None
         alerts = store.list_alerts(key_id=args.key, principal=args.principal, detector=args.detector,
                                    min_severity=severity, limit=args.limit)  # fmt: skip
@@ -58,7 +65,7 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
 
 def cmd_incidents_list(args: argparse.Namespace) -> int:
     """Print incidents, most recently active first, as a table or JSON."""
-    with open_store(args) as store:
+    with open_store(args.db, args.config) as store:
         status = IncidentStatus.parse(args.status) if args.status else None
         incidents = store.list_incidents(status=status, limit=args.limit)
     if args.json:

@@ -1,4 +1,4 @@
-"""``keywatch playbook ...`` and ``keywatch respond``: the response side (users: ``user_commands``)."""
+"""``keywatch playbook ...`` and ``keywatch respond``: the response side (users: ``cli.users``)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from detector.adapters.audit import Ledger
 from detector.adapters.responder import (
     BackendRouter,
-    LedgerAuditor,
     Responder,
     default_playbooks_dir,
     incident_context,
@@ -23,9 +21,8 @@ from detector.adapters.slack.notifier import SlackNotifier
 from detector.adapters.slack.outbox import SlackSender, client_for
 from detector.adapters.store import Store
 from detector.adapters.store.users import UserRepository
-from detector.commands import catalog_for
-from detector.config import Settings, load_settings
-from detector.domain.errors import ConfigError
+from detector.cli.wiring import runner_for, settings_with_store
+from detector.config import Settings
 from detector.domain.users import User
 from detector.response.planning import Context
 from detector.response.playbook import Mode, Playbook, PlaybookError, load_playbook
@@ -99,13 +96,6 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--playbooks", type=Path, help="playbook directory (default: config, then the library)")
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    settings = load_settings(args.config)
-    if getattr(args, "db", None):
-        settings = settings.model_copy(update={"store": settings.store.model_copy(update={"url": args.db})})
-    return settings
-
-
 def _store(settings: Settings) -> Store:
     store = Store.from_settings(settings)
     store.migrate()
@@ -126,24 +116,6 @@ def _playbook(args: argparse.Namespace, settings: Settings) -> Playbook:
         if pb.name == args.playbook:
             return pb
     raise PlaybookError(f"no playbook named {args.playbook!r} in the library")
-
-
-def runner_for(settings: Settings, store: Store, catalog_path: Path | None = None) -> PlaybookRunner:
-    """The runner wired to the key backends, the Slack outbox and the audit ledger."""
-    if settings.audit.signing_key is None:
-        raise ConfigError(
-            "actions are audited: set audit.signing_key (create one with `keywatch audit keygen`)"
-        )
-    ledger = Ledger.from_settings(store, settings.audit)
-    r = settings.response
-    return PlaybookRunner(
-        store,
-        BackendRouter(settings, catalog_for(catalog_path, settings)),
-        SlackNotifier(store, settings.slack.default_channel),
-        LedgerAuditor(ledger),
-        retry_base_seconds=r.retry_base_seconds,
-        retry_max_seconds=r.retry_max_seconds,
-    )
 
 
 def _context(args: argparse.Namespace, store: Store) -> Context:
@@ -177,7 +149,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Print a run's plan: steps, what they would change, and the key's recent callers."""
-    settings = _settings(args)
+    settings = settings_with_store(args.config, args.db)
     store = _store(settings)
     pb = _playbook(args, settings)
     ctx = _context(args, store)
@@ -188,7 +160,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Start a run as a user with the run_playbooks permission."""
-    settings = _settings(args)
+    settings = settings_with_store(args.config, args.db)
     store = _store(settings)
     user = _user(store, args.user)
     if not user.role.can_run_playbooks:
@@ -202,7 +174,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_decide(args: argparse.Namespace) -> int:
     """approve / rollback / resume / keep."""
-    settings = _settings(args)
+    settings = settings_with_store(args.config, args.db)
     store = _store(settings)
     runner = runner_for(settings, store, args.catalog)
     user = _user(store, args.user)
@@ -223,7 +195,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """List runs, newest first."""
-    settings = _settings(args)
+    settings = settings_with_store(args.config, args.db)
     store = _store(settings)
     runner = PlaybookRunner(store, BackendRouter(settings), _Silent(), _Silent())
     runs = runner.runs(incident_id=args.incident, limit=args.limit)
@@ -237,7 +209,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_respond(args: argparse.Namespace) -> int:
     """Run the responder until SIGTERM/SIGINT (or one round with --once)."""
-    settings = _settings(args)
+    settings = settings_with_store(args.config, args.db)
     store = _store(settings)
     runner = runner_for(settings, store, args.catalog)
     sender = SlackSender(client_for(settings.slack), store, settings.slack.max_attempts)
