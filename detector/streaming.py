@@ -5,7 +5,7 @@ Producers key messages by key id, so every event of a key lands on one partition
 between batches (:mod:`detector.pipeline_state`) and handed to the next owner of the partition
 together with the offset it covers. Cross-key, per-principal detectors (denied probing, travel)
 see the keys of their partition; with producers keying by key id that is the price of scaling
-out, and the README says so.
+out, and docs/explanation/limits.md says so.
 """
 
 from __future__ import annotations

@@ -60,11 +60,12 @@ def config_options(p: argparse.ArgumentParser, *, catalog: bool = True) -> None:
 def add_parsers(sub: Any) -> None:
     """Register ``simulate``, ``train``, ``replay``, ``normalize`` and ``evaluate``."""
     p = sub.add_parser("simulate", help="write synthetic labelled key-usage traffic")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR")
-    p.add_argument("--keys", type=int, default=30)
-    p.add_argument("--days", type=float, default=4.0)
-    p.add_argument("--test-days", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="where the four files go")
+    p.add_argument("--keys", type=int, default=30, metavar="N", help="keys in the world (default 30)")
+    p.add_argument("--days", type=float, default=4.0, metavar="D", help="days in all (default 4)")
+    p.add_argument("--test-days", type=float, default=1.0, metavar="T",
+                   help="last days, with the labelled attacks, into test.jsonl (default 1)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=7, metavar="S", help="random seed (default 7)")
     p.add_argument("--strength", type=float, default=1.0, help="attack strength, 0 < S <= 1 (default 1)")
     p.add_argument("--generator", choices=("classic", "fleet"), default="classic",
                    help="classic (detector/simulate.py) or fleet (detector/simulation/)")  # fmt: skip
@@ -74,7 +75,7 @@ def add_parsers(sub: Any) -> None:
     inputs_options(p)
     config_options(p, catalog=False)
     p.add_argument("--out", type=Path, required=True, metavar="MODEL_DIR")
-    p.add_argument("--dead-letter", type=Path, metavar="FILE")
+    p.add_argument("--dead-letter", type=Path, metavar="FILE", help="write unreadable records here")
     p.add_argument(
         "--db",
         metavar="URL",
@@ -87,25 +88,26 @@ def add_parsers(sub: Any) -> None:
     config_options(p)
     p.add_argument("--model", type=Path, required=True, metavar="MODEL_DIR")
     p.add_argument("--out", type=Path, required=True, metavar="ALERTS.jsonl")
-    p.add_argument("--dead-letter", type=Path, metavar="FILE")
+    p.add_argument("--dead-letter", type=Path, metavar="FILE", help="write unreadable records here")
     p.add_argument("--update-model", action="store_true", help="save the profiles learned during replay")
     p.set_defaults(handler=cmd_replay)
 
     p = sub.add_parser("normalize", help="convert provider logs to canonical events")
     inputs_options(p)
     p.add_argument("--out", type=Path, required=True, metavar="EVENTS.jsonl")
-    p.add_argument("--dead-letter", type=Path, metavar="FILE")
-    p.add_argument("--config", type=Path)
+    p.add_argument("--dead-letter", type=Path, metavar="FILE", help="write unreadable records here")
+    p.add_argument("--config", type=Path, help="YAML settings")
     p.add_argument("--no-geo", action="store_true", help="do not geolocate addresses")
     p.set_defaults(handler=cmd_normalize)
 
     p = sub.add_parser("evaluate", help="score alerts against labelled scenarios")
-    p.add_argument("--labels", type=Path, required=True)
-    p.add_argument("--alerts", type=Path, required=True)
+    p.add_argument("--labels", type=Path, required=True, help="labels.json as `simulate` writes it")
+    p.add_argument("--alerts", type=Path, required=True, help="alerts JSONL as `replay` writes it")
     p.add_argument("--window", type=float, default=None, help="window seconds (default: from config)")
-    p.add_argument("--key-hours", type=float, default=None)
+    p.add_argument("--key-hours", type=float, default=None,
+                   help="exposure for the false-alert rate (default: from the labels)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--config", type=Path)
+    p.add_argument("--config", type=Path, help="YAML settings")
     p.add_argument("--db", metavar="URL", help="count this store's true-positive verdicts as labelled")
     p.set_defaults(handler=cmd_evaluate)
 

@@ -16,7 +16,7 @@ def check(f: WindowFeatures, ctx: RuleContext) -> Finding | None:
     worked from (a stolen credential used next door).
     A legitimate surge by familiar sources does not accumulate; a slow exfiltration does, even
     when no single window is a spike. New networks at *new* places do not feed it: that is what a
-    deployment to a new region looks like (see the README's limits).
+    deployment to a new region looks like (see docs/explanation/limits.md).
     Each window adds at most ``max_step_sigma`` (spikes are the spike rule's business) and the
     sum is capped at ``threshold + max_step_sigma``. "New" lasts ``profile.recent_hours``, so
     learning a caller in its first window does not hide its rise.
