@@ -12,9 +12,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from detector.adapters.runner import Status
 from detector.adapters.store import Store
 from detector.adapters.store import tables as t
+from detector.domain.runs import Status
 
 APPROVAL_ACTION = "require_approval"
 

@@ -21,7 +21,6 @@ from sqlalchemy.engine import Connection
 import detector
 from detector.adapters.audit import Ledger
 from detector.adapters.keys import load_backend
-from detector.adapters.runner import SYSTEM, PlaybookRunner
 from detector.adapters.slack.notifier import SlackNotifier
 from detector.adapters.store import Store
 from detector.adapters.store.feedback import FeedbackRepository
@@ -30,8 +29,10 @@ from detector.domain.alerts import Alert, Severity
 from detector.domain.catalog import KeyCatalog
 from detector.domain.incidents import Incident, IncidentStatus
 from detector.domain.keys import KeyBackend
+from detector.domain.runs import SYSTEM
 from detector.response.planning import Context, matches
 from detector.response.playbook import Mode, Playbook, PlaybookError, load_playbook
+from detector.response.runner import PlaybookRunner
 
 log = logging.getLogger(__name__)
 ACTIVE_STATUSES = (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED)

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 
 from detector.adapters.audit import Ledger
 from detector.adapters.responder import LedgerAuditor
-from detector.adapters.runner import PlaybookRunner
+from detector.adapters.runner import playbook_runner
 from detector.adapters.slack.interactions import interactions_router
 from detector.adapters.slack.notifier import SlackNotifier
 from detector.adapters.store import Store, StoreError
@@ -47,6 +47,7 @@ from detector.domain.incidents import IncidentError, TransitionError, UnknownInc
 from detector.domain.keys import KeyBackend
 from detector.domain.ledger import LedgerError
 from detector.domain.users import UserError, UserStateError
+from detector.response.runner import PlaybookRunner
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def create_app(
         auditor = LedgerAuditor(ledger) if ledger is not None and ledger.signer else _RefusingAuditor()
         notifier = SlackNotifier(store, settings.slack.default_channel)
         r = settings.response
-        runner = PlaybookRunner(store, keyring, notifier, auditor, retry_base_seconds=r.retry_base_seconds,
+        runner = playbook_runner(store, keyring, notifier, auditor, retry_base_seconds=r.retry_base_seconds,
                                 retry_max_seconds=r.retry_max_seconds, clock=clock)  # fmt: skip
     ctx = ApiContext(settings, store, runner, keyring, ledger, clock, broker_check)
     app = FastAPI(

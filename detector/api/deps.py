@@ -14,7 +14,6 @@ from prometheus_client import CollectorRegistry, Counter
 
 from detector.adapters.audit import Ledger
 from detector.adapters.responder import default_playbooks_dir, load_library
-from detector.adapters.runner import PlaybookRunner
 from detector.adapters.store import Store
 from detector.adapters.store.users import UserRepository, hash_token
 from detector.api.auth import FailedLogins, forbidden_unless, throttled, unauthorized
@@ -22,6 +21,7 @@ from detector.api.backends import Backends
 from detector.config import Settings
 from detector.domain.users import Role, User
 from detector.response.playbook import Playbook
+from detector.response.runner import PlaybookRunner
 
 log = logging.getLogger(__name__)
 

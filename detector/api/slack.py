@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from detector.adapters.runner import PlaybookRunner
 from detector.api.deps import ApiContext, audit
 from detector.domain.keys import KeyBackendError
 from detector.domain.users import User
+from detector.response.runner import PlaybookRunner
 
 
 class RunnerInteractions:

@@ -34,7 +34,6 @@ from detector.adapters.inputs import read_events
 from detector.adapters.kafka_producer import event_producer, paced, send_events, send_raw
 from detector.adapters.keys.softhsm import make_token
 from detector.adapters.responder import BackendRouter, Responder, default_playbooks_dir, load_library
-from detector.adapters.runner import PlaybookRunner
 from detector.adapters.slack.notifier import SlackNotifier
 from detector.adapters.slack.outbox import list_messages
 from detector.adapters.store import Store
@@ -48,6 +47,7 @@ from detector.domain.alerts import Alert
 from detector.domain.users import Role
 from detector.evaluation import evaluate
 from detector.response.playbook import Mode
+from detector.response.runner import PlaybookRunner
 
 PARTITIONS = 4
 BAD_RECORDS: Sequence[bytes] = (

@@ -16,13 +16,14 @@ from detector.adapters.responder import (
     incident_context,
     load_library,
 )
-from detector.adapters.runner import PlaybookRunner, RunError, RunView
+from detector.adapters.runner import playbook_runner
 from detector.adapters.slack.notifier import SlackNotifier
 from detector.adapters.slack.outbox import SlackSender, client_for
 from detector.adapters.store import Store
 from detector.adapters.store.users import UserRepository
 from detector.cli.wiring import runner_for, settings_with_store
 from detector.config import Settings
+from detector.domain.runs import RunError, RunView
 from detector.domain.users import User
 from detector.response.planning import Context
 from detector.response.playbook import Mode, Playbook, PlaybookError, load_playbook
@@ -153,7 +154,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     store = _store(settings)
     pb = _playbook(args, settings)
     ctx = _context(args, store)
-    runner = PlaybookRunner(store, BackendRouter(settings), _Silent(), _Silent())
+    runner = playbook_runner(store, BackendRouter(settings), _Silent(), _Silent())
     print("\n".join(runner.plan_for(pb, ctx, Mode(args.mode))))
     return 0
 
@@ -197,7 +198,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     """List runs, newest first."""
     settings = settings_with_store(args.config, args.db)
     store = _store(settings)
-    runner = PlaybookRunner(store, BackendRouter(settings), _Silent(), _Silent())
+    runner = playbook_runner(store, BackendRouter(settings), _Silent(), _Silent())
     runs = runner.runs(incident_id=args.incident, limit=args.limit)
     if args.json:
         print(json.dumps([_run_dict(r) for r in runs], indent=2, default=str))

@@ -19,7 +19,7 @@ import yaml
 from detector.adapters.audit import Ledger
 from detector.adapters.geoip import MaxMindLocator
 from detector.adapters.responder import BackendRouter, LedgerAuditor
-from detector.adapters.runner import PlaybookRunner
+from detector.adapters.runner import playbook_runner
 from detector.adapters.slack.notifier import SlackNotifier
 from detector.adapters.store import Store
 from detector.adapters.store.feedback import FeedbackRepository
@@ -28,6 +28,7 @@ from detector.domain.catalog import KeyCatalog
 from detector.domain.errors import ConfigError
 from detector.domain.suppressions import Span, Verdict
 from detector.features.geo import Enricher
+from detector.response.runner import PlaybookRunner
 
 VERDICT_KINDS = {Verdict.TRUE_POSITIVE: "attack", Verdict.FALSE_POSITIVE: "benign"}
 
@@ -77,7 +78,7 @@ def runner_for(settings: Settings, store: Store, catalog_path: Path | None = Non
         )
     ledger = Ledger.from_settings(store, settings.audit)
     r = settings.response
-    return PlaybookRunner(
+    return playbook_runner(
         store,
         BackendRouter(settings, catalog_for(catalog_path, settings)),
         SlackNotifier(store, settings.slack.default_channel),

@@ -12,7 +12,8 @@ from string import Template
 from typing import Any
 
 from detector.domain.alerts import Severity
-from detector.response.playbook import ACTIONS, Mode, Playbook, Step, parse_when
+from detector.response.actions import ACTIONS
+from detector.response.playbook import Mode, Playbook, Step, parse_when
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,10 @@
 """Playbooks: YAML documents saying when to respond and which steps to take (pure: text in, model out).
 
 A playbook has a trigger (detectors, minimum severity, key tags), parameters, optional timed
-auto-revert, and steps. Each step names an action from :data:`ACTIONS`, its arguments (``with``),
-and optionally ``when``, ``retry`` and ``on_failure``. Loading validates everything against the
-action registry and reports the first problems with file, line and field, e.g.
+auto-revert, and steps. Each step names an action of the registry
+(:mod:`detector.response.actions`), its arguments (``with``), and optionally ``when``, ``retry``
+and ``on_failure``. Loading validates everything against the registry and reports the first
+problems with file, line and field, e.g.
 ``playbooks/x.yaml:14: steps[2].with.approvers: destructive steps need 2 approvers``.
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from detector.domain.alerts import Severity
 from detector.domain.errors import KeyWatchError
+from detector.response.actions import ACTIONS, ActionParams, ApprovalArgs
 
 
 class PlaybookError(KeyWatchError):
@@ -35,81 +36,9 @@ class Mode(StrEnum):
     ACTIVE = "active"
 
 
-@dataclass(frozen=True, slots=True)
-class ActionSpec:
-    """What the runner knows about an action before running it."""
-
-    name: str
-    reversible: bool  # staged mode runs only these; rollback can undo them (or they change nothing)
-    destructive: bool  # needs a require_approval step with at least two approvers before it
-    changes_keys: bool  # acts on the key in its backend
-
-
-ACTIONS: dict[str, ActionSpec] = {
-    a.name: a
-    for a in (
-        ActionSpec("notify", reversible=True, destructive=False, changes_keys=False),
-        ActionSpec("annotate_incident", reversible=True, destructive=False, changes_keys=False),
-        ActionSpec("require_approval", reversible=True, destructive=False, changes_keys=False),
-        ActionSpec("wait", reversible=True, destructive=False, changes_keys=False),
-        ActionSpec("disable_key", reversible=True, destructive=False, changes_keys=True),
-        ActionSpec("enable_key", reversible=True, destructive=False, changes_keys=True),
-        ActionSpec("rotate_key", reversible=False, destructive=False, changes_keys=True),
-        ActionSpec("revoke_key", reversible=False, destructive=True, changes_keys=True),
-        ActionSpec("webhook", reversible=False, destructive=False, changes_keys=False),
-    )
-}
-
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class NotifyArgs(_Strict):
-    channel: str | None = None  # default: the playbook's `channel` parameter, then slack.default_channel
-    message: str = Field(min_length=1, max_length=3000)
-
-
-class AnnotateArgs(_Strict):
-    note: str = Field(min_length=1, max_length=3000)
-    status: Literal["acknowledged", "contained", "resolved"] | None = None
-
-
-class ApprovalArgs(_Strict):
-    role: Literal["responder", "admin"] = "responder"
-    approvers: int = Field(1, ge=1, le=5)
-    timeout_minutes: float = Field(60.0, gt=0)
-
-
-class WaitArgs(_Strict):
-    seconds: float = Field(ge=0, le=7 * 86400)
-
-
-class KeyArgs(_Strict):
-    key: str = "$key_id"  # template; the incident's key by default
-
-
-class RevokeArgs(KeyArgs):
-    backup: bool = True
-
-
-class WebhookArgs(_Strict):
-    url: str = Field(pattern=r"^https?://")
-    body: dict[str, Any] = {}
-    timeout_seconds: float = Field(5.0, gt=0, le=60)
-
-
-ARGS: dict[str, type[_Strict]] = {
-    "notify": NotifyArgs,
-    "annotate_incident": AnnotateArgs,
-    "require_approval": ApprovalArgs,
-    "wait": WaitArgs,
-    "disable_key": KeyArgs,
-    "enable_key": KeyArgs,
-    "rotate_key": KeyArgs,
-    "revoke_key": RevokeArgs,
-    "webhook": WebhookArgs,
-}
 
 _WHEN = re.compile(
     r"^\s*(severity|environment|classification|detector|source)\s*(==|!=|>=|<=|>|<|in)\s*(.+?)\s*$"
@@ -143,9 +72,9 @@ class Step(_Strict):
             parse_when(value)
         return value
 
-    def args(self) -> _Strict:
+    def args(self) -> ActionParams:
         """The validated arguments of this step."""
-        return ARGS[self.action].model_validate(self.with_)
+        return ACTIONS[self.action].params.model_validate(self.with_)
 
 
 class Trigger(_Strict):

@@ -24,7 +24,6 @@ from softhsm import SampleKeys, SoftHsmToken, add_sample_keys, make_token
 
 from detector.adapters.audit import Ledger
 from detector.adapters.keys.pkcs11_backend import Pkcs11Backend
-from detector.adapters.runner import PlaybookRunner, Status
 from detector.adapters.store import Store
 from detector.adapters.store import tables as t
 from detector.adapters.store.feedback import FeedbackRepository
@@ -36,10 +35,12 @@ from detector.config import Settings
 from detector.domain.alerts import Alert, Reason, Severity, alert_id_for
 from detector.domain.incidents import incident_id_for
 from detector.domain.keys import ActionResult, BackendUnavailable, KeyInfo, KeyState, Outcome
+from detector.domain.runs import Status
 from detector.domain.suppressions import Match
 from detector.domain.users import Role
 from detector.response.planning import Context
 from detector.response.playbook import Mode, load_playbook
+from detector.response.runner import PlaybookRunner
 
 pytestmark = pytest.mark.integration
 

@@ -35,7 +35,6 @@ from streaming_support import make_world, pipeline_factory
 from detector.adapters.audit import generate_signing_key
 from detector.adapters.keys.pkcs11_backend import Pkcs11Backend
 from detector.adapters.responder import default_playbooks_dir
-from detector.adapters.runner import PlaybookRunner
 from detector.adapters.store import Store
 from detector.adapters.store.users import UserRepository
 from detector.api import create_app
@@ -44,6 +43,7 @@ from detector.config import AuditSettings, ResponseSettings, Settings
 from detector.domain.incidents import Incident
 from detector.domain.suppressions import alert_countries
 from detector.domain.users import Role
+from detector.response.runner import PlaybookRunner
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

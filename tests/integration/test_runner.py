@@ -14,12 +14,14 @@ from typing import Any
 
 import pytest
 
-from detector.adapters.runner import PlaybookRunner, RunError, Status
+from detector.adapters.runner import playbook_runner
 from detector.adapters.store import Store
 from detector.domain.keys import ActionResult, BackendUnavailable, KeyInfo, Outcome
+from detector.domain.runs import RunError, Status
 from detector.domain.users import Role, User
 from detector.response.planning import Context
 from detector.response.playbook import Mode, load_playbook
+from detector.response.runner import PlaybookRunner
 
 pytestmark = pytest.mark.integration
 LIBRARY = Path(__file__).resolve().parents[2] / "playbooks"
@@ -114,7 +116,7 @@ def store(db_url: str) -> Iterator[Store]:
 
 
 def _runner(store: Store, backend: MemoryBackend, rec: Recorder, clock: Clock) -> PlaybookRunner:
-    return PlaybookRunner(store, lambda key: backend, rec, rec, clock=clock)
+    return playbook_runner(store, lambda key: backend, rec, rec, clock=clock)
 
 
 def _pb(name: str):  # type: ignore[no-untyped-def]

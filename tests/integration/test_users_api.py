@@ -21,11 +21,11 @@ import sqlalchemy as sa
 import test_api as api
 
 from detector.adapters.audit import Ledger, generate_signing_key
-from detector.adapters.runner import Status
 from detector.adapters.store import Store
 from detector.adapters.store import tables as t
 from detector.adapters.store.users import UserRepository
 from detector.cli.main import main
+from detector.domain.runs import Status
 from detector.domain.users import Role
 
 pytestmark = pytest.mark.integration

@@ -12,8 +12,8 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from detector.adapters import approvals
-from detector.adapters.runner import RunError, RunView, Status, is_queued
 from detector.api.deps import Analyst, ApiContext, Ctx, Limit, Offset, Responder, audit, require_audit
+from detector.domain.runs import RunError, RunView, Status, is_queued
 from detector.domain.users import User
 
 router = APIRouter(tags=["runs"])
