@@ -15,7 +15,7 @@ def test_every_action_declares_parameters_and_flags() -> None:
         assert spec.name == name and issubclass(spec.params, ActionParams)
         assert not (spec.destructive and spec.reversible), f"{name}: a destructive action cannot be undone"
         if spec.undo is not None:
-            assert spec.changes_keys and spec.reversible or spec.destructive
+            assert (spec.changes_keys and spec.reversible) or spec.destructive
     assert ACTIONS["revoke_key"].destructive and ACTIONS["disable_key"].undo is not None
     assert ACTIONS["rotate_key"].undo is None and not ACTIONS["rotate_key"].reversible
 
