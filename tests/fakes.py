@@ -13,8 +13,39 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from detector.domain.alerts import Alert, Reason, Severity, alert_id_for
 from detector.domain.keys import ActionResult, BackendUnavailable, KeyBackendError, KeyInfo, KeyState, Outcome
 from detector.domain.runs import ACTIVE, FINISHED_STEP, AuditEntry, RunError, RunView, Status
+
+
+def make_alert(
+    key: str = "k1",
+    principal: str | None = "p1",
+    start: float = 0.0,
+    *,
+    detector: str = "volume_spike",
+    severity: Severity = Severity.MEDIUM,
+    minutes: int = 1,
+    score: float = 0.7,
+    reasons: list[Reason] | None = None,
+    event_ids: list[str] | None = None,
+    **extra: Any,
+) -> Alert:
+    """An alert of ``minutes`` merged windows from ``start``, with a plain volume reason by default."""
+    return Alert(
+        alert_id=alert_id_for(key, detector, principal, start),
+        key_id=key,
+        principal=principal,
+        detector=detector,
+        severity=severity,
+        score=score,
+        window_start=start + (minutes - 1) * 60.0,
+        window_end=start + minutes * 60.0,
+        first_window_start=start,
+        reasons=reasons if reasons is not None else [Reason("calls", 100.0, 3.0, "100 calls, usually 3")],
+        event_ids=event_ids if event_ids is not None else ["e1"],
+        **{"count": minutes, **extra},
+    )
 
 
 class Clock:
@@ -50,23 +81,24 @@ class MemoryBackend:
     """Keys in memory; counts the changes it really makes; ``outage`` fails the next N calls."""
 
     name: str = "memory"
-    keys: tuple[str, ...] = ("k0", "k1", "k2", "k3")
+    keys: tuple[str, ...] = ("k0", "k1", "k2", "k3", "k9")
     disabled: set[str] = field(default_factory=set)
     revoked: set[str] = field(default_factory=set)
     changes: list[tuple[str, str]] = field(default_factory=list)
     outage: int = 0
 
-    def _gate(self, key_id: str | None = None) -> None:
+    def _gate(self) -> None:
         if self.outage:
             self.outage -= 1
             raise BackendUnavailable("token not reachable")
-        if key_id is not None and key_id not in self.keys:
-            raise KeyBackendError(f"no key {key_id}")
+
+    def _result(self, outcome: Outcome, key_id: str, **detail: Any) -> ActionResult:
+        return ActionResult(outcome, key_id, self.name, detail)
 
     def _info(self, key_id: str) -> KeyInfo:
         state = KeyState.DESTROYED if key_id in self.revoked else (
             KeyState.DISABLED if key_id in self.disabled else KeyState.ENABLED)  # fmt: skip
-        uses = () if state is not KeyState.ENABLED else ("ENCRYPT", "DECRYPT")
+        uses = ("ENCRYPT", "DECRYPT") if state is KeyState.ENABLED else ()
         return KeyInfo(key_id, self.name, key_id, "AES-256", uses, state)
 
     def inventory(self) -> list[KeyInfo]:
@@ -78,53 +110,63 @@ class MemoryBackend:
         return self._info(key_id) if key_id in self.keys else None
 
     def disable(self, key_id: str, *, dry_run: bool = False) -> ActionResult:
-        self._gate(key_id)
+        self._gate()
+        if key_id not in self.keys:
+            return self._result(Outcome.NOT_FOUND, key_id)
         if key_id in self.disabled:
-            return ActionResult(Outcome.ALREADY_DISABLED, key_id, self.name)
+            return self._result(Outcome.ALREADY_DISABLED, key_id)
         if dry_run:
-            return ActionResult(Outcome.DRY_RUN, key_id, self.name, {"would": "disable"})
+            return self._result(Outcome.DRY_RUN, key_id, would="disable")
         self.disabled.add(key_id)
         self.changes.append(("disable", key_id))
-        return ActionResult(Outcome.DISABLED, key_id, self.name)
+        return self._result(Outcome.DISABLED, key_id)
 
     def enable(self, key_id: str, *, dry_run: bool = False) -> ActionResult:
-        self._gate(key_id)
+        self._gate()
+        if key_id not in self.keys:
+            return self._result(Outcome.NOT_FOUND, key_id)
         if key_id not in self.disabled:
-            return ActionResult(Outcome.ALREADY_ENABLED, key_id, self.name)
+            return self._result(Outcome.ALREADY_ENABLED, key_id)
         if dry_run:
-            return ActionResult(Outcome.DRY_RUN, key_id, self.name, {"would": "enable"})
+            return self._result(Outcome.DRY_RUN, key_id, would="enable")
         self.disabled.discard(key_id)
         self.changes.append(("enable", key_id))
-        return ActionResult(Outcome.ENABLED, key_id, self.name)
+        return self._result(Outcome.ENABLED, key_id)
 
     def rotate(self, key_id: str, *, dry_run: bool = False) -> ActionResult:
-        self._gate(key_id)
+        self._gate()
+        if key_id not in self.keys:
+            return self._result(Outcome.NOT_FOUND, key_id)
         if dry_run:
-            return ActionResult(Outcome.DRY_RUN, key_id, self.name, {"would": "rotate"})
+            return self._result(Outcome.DRY_RUN, key_id, would="rotate")
         self.changes.append(("rotate", key_id))
-        return ActionResult(Outcome.ROTATED, key_id, self.name, {"successor": f"{key_id}.v2"})
+        return self._result(Outcome.ROTATED, key_id, successor=f"{key_id}.v2")
 
     def revoke(
         self, key_id: str, *, approved: bool, backup: bool = True, dry_run: bool = False
     ) -> ActionResult:
-        self._gate(key_id)
+        self._gate()
+        if key_id not in self.keys:
+            return self._result(Outcome.NOT_FOUND, key_id)
         if dry_run:
-            return ActionResult(Outcome.DRY_RUN, key_id, self.name, {"would": "revoke"})
+            return self._result(Outcome.DRY_RUN, key_id, would="revoke")
         if not approved:
             raise KeyBackendError("revoking a key needs an approval")
         if key_id in self.revoked:
-            return ActionResult(Outcome.ALREADY_REVOKED, key_id, self.name)
+            return self._result(Outcome.ALREADY_REVOKED, key_id)
         self.revoked.add(key_id)
         self.changes.append(("revoke", key_id))
-        return ActionResult(Outcome.REVOKED, key_id, self.name)
+        return self._result(Outcome.REVOKED, key_id)
 
     def rollback_revoke(self, key_id: str) -> ActionResult:
-        self._gate(key_id)
+        self._gate()
+        if key_id not in self.keys:
+            return self._result(Outcome.NOT_FOUND, key_id)
         if key_id not in self.revoked:
-            return ActionResult(Outcome.NOT_FOUND, key_id, self.name)
+            return self._result(Outcome.REVOKE_CANCELLED, key_id, already=True)
         self.revoked.discard(key_id)
         self.changes.append(("unrevoke", key_id))
-        return ActionResult(Outcome.REVOKE_CANCELLED, key_id, self.name)
+        return self._result(Outcome.REVOKE_CANCELLED, key_id)
 
 
 @dataclass

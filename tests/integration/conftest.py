@@ -50,3 +50,10 @@ def module_postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for one test module's expensive set-up (run once, not per backend)."""
     with fresh_postgres_database() as url:
         yield url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    with fresh_postgres_database() as url:
+        yield url

@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import fakes
 import msgspec
 import pytest
 import test_api as api
+from fakes import Clock
 from helpers import (
     DAY3,
     FRANKFURT,
@@ -34,7 +36,7 @@ from detector.adapters.store.feedback import FeedbackRepository
 from detector.cli.main import main
 from detector.cli.wiring import verdict_labels, write_jsonl
 from detector.config import Settings
-from detector.domain.alerts import Alert, Reason, Severity, alert_id_for
+from detector.domain.alerts import Alert, Reason, Severity
 from detector.domain.events import format_ts
 from detector.domain.suppressions import DAY, Match, Verdict, alert_countries
 from detector.evaluation import evaluate
@@ -56,21 +58,13 @@ def make_alert(
     key: str, start: float, detector: str = "volume_spike", principal: str = "p1", **kw: Any
 ) -> Alert:
     reasons = kw.pop("reasons", [Reason("calls", 120.0, 4.0, "120 calls, usually 4")])
-    return Alert(alert_id_for(key, detector, principal, start), key, principal, detector, Severity.HIGH, 0.9,
-                 start, start + 60, start, reasons, [f"{key}-e"], **kw)  # fmt: skip
-
-
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+    return fakes.make_alert(key, principal, start, detector=detector, severity=Severity.HIGH, score=0.9,
+                            reasons=reasons, event_ids=[f"{key}-e"], **kw)  # fmt: skip
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture

@@ -8,15 +8,14 @@ moto backends are exercised in test_keys_* and in the end-to-end test.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes import Clock, MemoryBackend, Recorder
 
 from detector.adapters.runner import playbook_runner
 from detector.adapters.store import Store
-from detector.domain.keys import ActionResult, BackendUnavailable, KeyInfo, Outcome
 from detector.domain.runs import RunError, Status
 from detector.domain.users import Role, User
 from detector.response.planning import Context
@@ -31,80 +30,6 @@ CTX = Context(
 )  # fmt: skip
 ALICE, BOB, CAROL = User("alice", Role.RESPONDER), User("bob", Role.RESPONDER), User("carol", Role.ADMIN)
 ANN = User("ann", Role.ANALYST)
-
-
-@dataclass
-class MemoryBackend:
-    name: str = "memory"
-    disabled: set[str] = field(default_factory=set)
-    changes: list[tuple[str, str]] = field(default_factory=list)
-    outage: int = 0  # the next N calls raise BackendUnavailable
-
-    def _gate(self) -> None:
-        if self.outage:
-            self.outage -= 1
-            raise BackendUnavailable("token not reachable")
-
-    def inventory(self) -> list[KeyInfo]:
-        return []
-
-    def describe(self, key_id: str) -> KeyInfo | None:
-        return None
-
-    def disable(self, key_id: str, *, dry_run: bool = False) -> ActionResult:
-        self._gate()
-        if key_id in self.disabled:
-            return ActionResult(Outcome.ALREADY_DISABLED, key_id, self.name)
-        self.disabled.add(key_id)
-        self.changes.append(("disable", key_id))
-        return ActionResult(Outcome.DISABLED, key_id, self.name)
-
-    def enable(self, key_id: str, *, dry_run: bool = False) -> ActionResult:
-        self._gate()
-        if key_id not in self.disabled:
-            return ActionResult(Outcome.ALREADY_ENABLED, key_id, self.name)
-        self.disabled.discard(key_id)
-        self.changes.append(("enable", key_id))
-        return ActionResult(Outcome.ENABLED, key_id, self.name)
-
-    def rotate(self, key_id: str, *, dry_run: bool = False) -> ActionResult:
-        self._gate()
-        self.changes.append(("rotate", key_id))
-        return ActionResult(Outcome.ROTATED, key_id, self.name, {"successor": f"{key_id}.v2"})
-
-    def revoke(
-        self, key_id: str, *, approved: bool, backup: bool = True, dry_run: bool = False
-    ) -> ActionResult:
-        self._gate()
-        self.changes.append(("revoke", key_id))
-        return ActionResult(Outcome.REVOKED, key_id, self.name)
-
-    def rollback_revoke(self, key_id: str) -> ActionResult:
-        return ActionResult(Outcome.REVOKE_CANCELLED, key_id, self.name)
-
-
-@dataclass
-class Recorder:
-    messages: dict[str, dict[str, Any]] = field(default_factory=dict)
-    audit: list[tuple[str, str, str]] = field(default_factory=list)
-
-    def notify(
-        self, *, dedupe_key: str, channel: str | None, text: str, kind: str, data: dict[str, Any]
-    ) -> None:
-        self.messages.setdefault(dedupe_key, {"text": text, "kind": kind, **data})
-
-    def record(
-        self, actor: str, action: str, target: str, details: dict[str, Any], *, conn: object = None
-    ) -> None:
-        self.audit.append((actor, action, target))
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

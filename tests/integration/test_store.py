@@ -9,12 +9,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import fakes
 import pytest
 import sqlalchemy as sa
+from fakes import Clock
 
 from detector.adapters.store import Checkpoint, DeadLetter, Store, StoreError
 from detector.cli.main import main
-from detector.domain.alerts import Alert, Reason, Severity, alert_id_for
+from detector.domain.alerts import Alert, Reason, Severity
 from detector.domain.incidents import (
     ALERT_ADDED,
     ASSIGNED,
@@ -43,39 +45,14 @@ def make_alert(
     detector: str = "volume_spike",
     severity: Severity = Severity.MEDIUM,
 ) -> Alert:
-    return Alert(
-        alert_id=alert_id_for(key, detector, principal, start),
-        key_id=key,
-        principal=principal,
-        detector=detector,
-        severity=severity,
-        score=0.8125,
-        window_start=start,
-        window_end=start + 60.0,
-        first_window_start=start,
-        reasons=[
-            Reason("calls", 120.0, 4.0, "120 calls, usually 4"),
-            Reason("ratio", float("inf"), None, "∞"),
-        ],
-        event_ids=["e1", "e2"],
-        environment="production",
-        classification="restricted",
-    )
-
-
-class Clock:
-    """A settable clock, so timeline times are known."""
-
-    def __init__(self) -> None:
-        self.now = 2_000_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+    reasons = [Reason("calls", 120.0, 4.0, "120 calls, usually 4"), Reason("ratio", float("inf"), None, "∞")]
+    return fakes.make_alert(key, principal, start, detector=detector, severity=severity, score=0.8125,
+                            reasons=reasons, event_ids=["e1", "e2"])  # fmt: skip
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(2_000_000_000.0)
 
 
 @pytest.fixture

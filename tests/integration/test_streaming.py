@@ -144,10 +144,11 @@ def test_sigkill_mid_stream_then_restart_alerts_exactly_once(
     reference: dict,  # type: ignore[type-arg]
     tmp_path: Path,
     workers: int,
+    postgres_url: str,
 ) -> None:
     topic, group = names()
-    url = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    settings = settings_for(broker.bootstrap, topic, group, _fresh_pg(url), workers=workers)
+    url = postgres_url
+    settings = settings_for(broker.bootstrap, topic, group, url, workers=workers)
     make_topics(settings)
     total = produce(settings, world.sim)
     log = tmp_path / "consumer.log"
@@ -282,18 +283,6 @@ def test_broker_frozen_for_30_s_then_caught_up(
     totals = consumer.join()
     assert totals.events >= total
     assert stored_alerts(url) == reference
-
-
-def _fresh_pg(url: str) -> str:
-    """A new database on the local PostgreSQL server for one test."""
-    import uuid
-
-    import psycopg
-
-    name = f"kw_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return url.rsplit("/", 1)[0] + "/" + name
 
 
 def test_health_says_what_is_reachable(

@@ -6,10 +6,11 @@ import random
 from dataclasses import replace
 
 import pytest
+from fakes import make_alert
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detector.domain.alerts import Alert, Reason, Severity, alert_id_for
+from detector.domain.alerts import Alert, Severity
 from detector.domain.incidents import (
     ALERT_ADDED,
     TRANSITIONS,
@@ -28,31 +29,6 @@ from detector.domain.incidents import (
 
 SPAN = 3600.0
 S = IncidentStatus
-
-
-def make_alert(
-    key: str = "k1",
-    principal: str | None = "p1",
-    start: float = 0.0,
-    *,
-    minutes: int = 1,
-    detector: str = "volume_spike",
-    severity: Severity = Severity.MEDIUM,
-) -> Alert:
-    return Alert(
-        alert_id=alert_id_for(key, detector, principal, start),
-        key_id=key,
-        principal=principal,
-        detector=detector,
-        severity=severity,
-        score=0.7,
-        window_start=start + (minutes - 1) * 60.0,
-        window_end=start + minutes * 60.0,
-        first_window_start=start,
-        reasons=[Reason("calls", 100.0, 3.0, "100 calls, usually 3")],
-        event_ids=["e1"],
-        count=minutes,
-    )
 
 
 # -- workflow ----------------------------------------------------------------------------------

@@ -6,9 +6,10 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import fakes
 import pytest
 
-from detector.domain.alerts import Alert, Reason, Severity, alert_id_for
+from detector.domain.alerts import Alert, Reason, Severity
 from detector.domain.incidents import Incident, IncidentStatus, open_incident
 from detector.domain.users import (
     Permission,
@@ -27,20 +28,9 @@ T0 = 1_714_348_800.0
 
 def make_alert(key: str = "k1", principal: str | None = "p1", reasons: list[str] | None = None) -> Alert:
     texts = reasons if reasons is not None else ["12 calls from BR, a country never seen for this key"]
-    return Alert(
-        alert_id=alert_id_for(key, "new_geography", principal, T0),
-        key_id=key,
-        principal=principal,
-        detector="new_geography",
-        severity=Severity.HIGH,
-        score=1.0,
-        window_start=T0,
-        window_end=T0 + 60,
-        first_window_start=T0,
-        reasons=[Reason("new_country_events", 12, "DE", t) for t in texts],
-        event_ids=["e1", "e2", "e3"],
-        count=2,
-    )
+    return fakes.make_alert(key, principal, T0, detector="new_geography", severity=Severity.HIGH, score=1.0,
+                            reasons=[Reason("new_country_events", 12, "DE", t) for t in texts],
+                            event_ids=["e1", "e2", "e3"], minutes=1, count=2)  # fmt: skip
 
 
 def texts(value: Any) -> Iterator[tuple[str, dict[str, Any]]]:
