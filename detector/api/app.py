@@ -5,7 +5,8 @@ Health, readiness and metrics sit at the root without authentication; everything
 store layer map to HTTP: unknown incident or user 404, disallowed transition 409, invalid input 422,
 duplicate user 409, a refused user change 409 (disabling the last enabled admin, a token for a
 disabled user), database or ledger unavailable 503. A NUL character anywhere in a request is 422
-(:mod:`detector.api.nul_guard`).
+(:mod:`detector.api.nul_guard`). Every JSON answer is a named schema (:mod:`detector.api.schemas`), and
+every operation has a stable ``operationId`` and documents its errors (:mod:`detector.api.problems`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from detector.adapters.store.users import DuplicateUserError, UnknownUserError
 from detector.api.backends import Backends
 from detector.api.deps import NOT_AUDITED, ApiContext
 from detector.api.nul_guard import NulGuard
+from detector.api.problems import AUTHENTICATED
 from detector.api.routes import (
     alerts,
     console,
@@ -114,7 +116,7 @@ def create_app(
     app.add_middleware(NulGuard)
     _install_metrics(app, ctx)
     app.include_router(health.router)
-    v1 = APIRouter(prefix=API_PREFIX)
+    v1 = APIRouter(prefix=API_PREFIX, responses=AUTHENTICATED)
     for module in (alerts, incidents, runs, keys, users, me):
         v1.include_router(module.router)
     for module in (verdicts, suppressions, models):  # feedback (issue 5)

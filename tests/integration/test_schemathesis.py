@@ -1,5 +1,9 @@
 """Schemathesis over the whole OpenAPI spec: no generated request, valid or not, gets a server error.
 
+Every answer must also be documented: its status code, its content type, and a body that matches
+the operation's schema (the response models of :mod:`detector.api.schemas` and the problems of
+:mod:`detector.api.problems`).
+
 The app runs on a migrated SQLite store seeded with alerts, incidents, a waiting run, a suppression
 and a model version, acts on keys in a SoftHSM2 token, and signs its audit ledger, so every route
 reaches its handler. Every request carries an admin token, so authorization never hides a handler
@@ -17,7 +21,12 @@ import schemathesis
 import test_api as api
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from schemathesis.generation import GenerationMode
 from schemathesis.schemas import BaseSchema
 from softhsm import add_sample_keys, make_token
@@ -30,6 +39,8 @@ from detector.config import Settings
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SEEDED_KEY = "prod/payments:v1"
+# answers are never server errors, use documented status codes and content types, and match their schemas
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 SEEDS: dict[str, str] = {"key_id": SEEDED_KEY}  # path parameter -> an id that exists (filled by ``env``)
 
 
@@ -91,7 +102,7 @@ def test_no_generated_request_gets_a_server_error(
     for who in ("ada", "ann"):
         # negative mode may break the Authorization header too: always send a valid token
         case.headers = {**(case.headers or {}), **env.auth(who)}
-        response = case.call_and_validate(checks=[not_a_server_error])
+        response = case.call_and_validate(checks=CHECKS)
         assert response.status_code not in {401, 429}, response.text  # authentication hid the handler
         assert who != "ada" or response.status_code != 403, response.text
 

@@ -126,7 +126,7 @@ def interactions_router(
     users = UserRepository(store)
     router = APIRouter()
 
-    @router.post(PATH)
+    @router.post(PATH, operation_id="slack_interactions")
     def interactions(
         request: Request, body: Annotated[bytes, Depends(_raw_body)], background: BackgroundTasks
     ) -> JSONResponse:

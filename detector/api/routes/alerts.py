@@ -7,7 +7,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
+from detector.api import schemas
 from detector.api.deps import Analyst, Ctx, Limit, Offset
+from detector.api.problems import problems
 from detector.domain.alerts import Severity
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
@@ -20,7 +22,7 @@ def epoch(value: datetime | None) -> float | None:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
 
 
-@router.get("")
+@router.get("", response_model=schemas.AlertPage, operation_id="list_alerts")
 def list_alerts(
     ctx: Ctx,
     _: Analyst,
@@ -49,7 +51,7 @@ def list_alerts(
     return {"items": [a.to_dict() for a in alerts], "limit": limit, "offset": offset}
 
 
-@router.get("/{alert_id}")
+@router.get("/{alert_id}", response_model=schemas.Alert, operation_id="get_alert", responses=problems(404))
 def get_alert(ctx: Ctx, _: Analyst, alert_id: str) -> dict[str, Any]:
     """One alert with its reasons and evidence event ids."""
     alert = ctx.store.get_alert(alert_id)

@@ -8,19 +8,25 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from detector.api import schemas
 from detector.api.deps import ApiContext, Ctx
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=schemas.Health, operation_id="get_health")
 def healthz() -> dict[str, str]:
     """The process answers."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "a component does not answer"}})
+@router.get(
+    "/readyz",
+    response_model=schemas.Readiness,
+    operation_id="get_readiness",
+    responses={503: {"model": schemas.Readiness, "description": "A component does not answer"}},
+)
 def readyz(ctx: Ctx) -> JSONResponse:
     """Per-component status: the store, the broker (when a check is configured), each key backend."""
     checks = {"store": _check(ctx.store.ping)}
@@ -46,7 +52,12 @@ def _check(probe: object) -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    operation_id="get_metrics",
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 def metrics(ctx: Ctx) -> Response:
     """The API's Prometheus metrics (text exposition format)."""
     return Response(generate_latest(ctx.registry), media_type=CONTENT_TYPE_LATEST)

@@ -8,8 +8,10 @@ from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from detector.adapters.responder import incident_context
+from detector.api import schemas
 from detector.api.auth import forbidden_unless
 from detector.api.deps import Analyst, ApiContext, Ctx, Limit, Offset, Responder, audit, require_audit
+from detector.api.problems import problems
 from detector.domain.incidents import Incident, IncidentStatus
 from detector.domain.users import Role
 from detector.response.playbook import Mode, Playbook
@@ -40,7 +42,7 @@ class RunRequest(_Body):
     mode: Mode
 
 
-@router.get("")
+@router.get("", response_model=schemas.IncidentPage, operation_id="list_incidents")
 def list_incidents(
     ctx: Ctx,
     _: Analyst,
@@ -53,13 +55,23 @@ def list_incidents(
     return {"items": [i.to_dict() for i in found], "limit": limit, "offset": offset}
 
 
-@router.get("/{incident_id}")
+@router.get(
+    "/{incident_id}",
+    response_model=schemas.IncidentDetail,
+    operation_id="get_incident",
+    responses=problems(404),
+)
 def get_incident(ctx: Ctx, _: Analyst, incident_id: str) -> dict[str, Any]:
     """An incident with its timeline, its alerts (with reasons) and the evidence event ids."""
     return _detail(ctx, _incident(ctx, incident_id))
 
 
-@router.post("/{incident_id}/status")
+@router.post(
+    "/{incident_id}/status",
+    response_model=schemas.IncidentDetail,
+    operation_id="set_incident_status",
+    responses=problems(400, 403, 404, 409),
+)
 def set_status(ctx: Ctx, user: Analyst, incident_id: str, body: StatusChange) -> dict[str, Any]:
     """Change the status: analysts may acknowledge, responders make any allowed transition."""
     if body.status not in ANALYST_STATUSES:
@@ -69,7 +81,12 @@ def set_status(ctx: Ctx, user: Analyst, incident_id: str, body: StatusChange) ->
     return _detail(ctx, incident)
 
 
-@router.post("/{incident_id}/assignee")
+@router.post(
+    "/{incident_id}/assignee",
+    response_model=schemas.IncidentDetail,
+    operation_id="set_incident_assignee",
+    responses=problems(400, 404),
+)
 def set_assignee(ctx: Ctx, user: Analyst, incident_id: str, body: Assignment) -> dict[str, Any]:
     """Assign the incident (null: unassign)."""
     incident = ctx.store.assign_incident(incident_id, body.assignee, user.name)
@@ -77,7 +94,12 @@ def set_assignee(ctx: Ctx, user: Analyst, incident_id: str, body: Assignment) ->
     return _detail(ctx, incident)
 
 
-@router.post("/{incident_id}/notes")
+@router.post(
+    "/{incident_id}/notes",
+    response_model=schemas.IncidentDetail,
+    operation_id="add_incident_note",
+    responses=problems(400, 404),
+)
 def add_note(ctx: Ctx, user: Analyst, incident_id: str, body: Note) -> dict[str, Any]:
     """Add a note to the timeline."""
     incident = ctx.store.add_incident_note(incident_id, user.name, body.text)
@@ -88,19 +110,22 @@ def add_note(ctx: Ctx, user: Analyst, incident_id: str, body: Note) -> dict[str,
 @router.post(
     "/{incident_id}/runs",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={200: {"description": "dry run: the plan"}, 202: {"description": "run queued"}},
+    response_model=schemas.QueuedRun,
+    response_description="Run queued",
+    operation_id="start_run",
+    responses=problems(400, 403, 404) | {200: {"model": schemas.RunPlan, "description": "Dry run: the plan"}},
 )
 def start_run(
     ctx: Ctx, user: Responder, incident_id: str, body: RunRequest, response: Response
-) -> dict[str, Any]:
+) -> dict[str, Any] | Response:
     """Dry run: return the plan. Otherwise only queue the run; ``keywatch respond`` executes it."""
     incident = _incident(ctx, incident_id)
     playbook = _playbook(ctx, body.playbook)
     run_ctx = incident_context(ctx.store, incident)
-    if body.mode is Mode.DRY_RUN:
-        response.status_code = status.HTTP_200_OK
-        return {"playbook": playbook.name, "mode": str(body.mode),
-                "plan": ctx.runner.plan_for(playbook, run_ctx, body.mode)}  # fmt: skip
+    if body.mode is Mode.DRY_RUN:  # a 200 with its own body, so answered here rather than as a 202
+        plan = ctx.runner.plan_for(playbook, run_ctx, body.mode)
+        answer = schemas.RunPlan(playbook=playbook.name, mode=body.mode, plan=plan)
+        return Response(answer.model_dump_json(), media_type="application/json")
     require_audit(ctx)
     run_id = ctx.runner.enqueue(playbook, run_ctx, body.mode, user.name)
     details = {

@@ -12,15 +12,18 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 
+from detector.api import schemas
 from detector.api.deps import Analyst, ApiContext, Ctx, Responder, audit, require_audit
+from detector.api.problems import problems
 from detector.domain.keys import ActionResult, BackendUnavailable, KeyBackendError, KeyInfo, Outcome
 from detector.domain.users import User
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/keys", tags=["keys"])
+ACTION_PROBLEMS = problems(403, 404, 502)
 
 
-@router.get("")
+@router.get("", response_model=schemas.KeyInventory, operation_id="list_keys")
 def inventory(ctx: Ctx, _: Analyst) -> dict[str, Any]:
     """Every key of every configured backend with its newest alert; unreachable backends under ``errors``."""
     items: list[dict[str, Any]] = []
@@ -36,13 +39,23 @@ def inventory(ctx: Ctx, _: Analyst) -> dict[str, Any]:
     return {"items": items, "errors": errors}
 
 
-@router.post("/{key_id:path}/disable")
+@router.post(
+    "/{key_id:path}/disable",
+    response_model=schemas.KeyAction,
+    operation_id="disable_key",
+    responses=ACTION_PROBLEMS,
+)
 def disable(ctx: Ctx, user: Responder, key_id: str) -> dict[str, Any]:
     """Disable a key now (idempotent: ``already_disabled``)."""
     return _act(ctx, user, key_id, "disable")
 
 
-@router.post("/{key_id:path}/enable")
+@router.post(
+    "/{key_id:path}/enable",
+    response_model=schemas.KeyAction,
+    operation_id="enable_key",
+    responses=ACTION_PROBLEMS,
+)
 def enable(ctx: Ctx, user: Responder, key_id: str) -> dict[str, Any]:
     """Re-enable a key KeyWatch disabled, restoring exactly what it turned off."""
     return _act(ctx, user, key_id, "enable")

@@ -12,11 +12,14 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from detector.adapters import approvals
+from detector.api import schemas
 from detector.api.deps import Analyst, ApiContext, Ctx, Limit, Offset, Responder, audit, require_audit
+from detector.api.problems import problems
 from detector.domain.runs import RunError, RunView, Status, is_queued
 from detector.domain.users import User
 
 router = APIRouter(tags=["runs"])
+DECISION_PROBLEMS = problems(400, 403, 404, 409)
 STEP_FIELDS = ("step_index", "step_id", "action", "status", "attempts", "result", "error", "next_attempt_at")
 
 
@@ -41,7 +44,7 @@ def run_dict(run: RunView) -> dict[str, Any]:
     }
 
 
-@router.get("/runs")
+@router.get("/runs", response_model=schemas.RunList, operation_id="list_runs")
 def list_runs(
     ctx: Ctx,
     _: Analyst,
@@ -52,13 +55,18 @@ def list_runs(
     return {"items": [run_dict(r) for r in ctx.runner.runs(incident_id=incident, limit=limit)]}
 
 
-@router.get("/runs/{run_id}")
+@router.get("/runs/{run_id}", response_model=schemas.Run, operation_id="get_run", responses=problems(404))
 def get_run(ctx: Ctx, _: Analyst, run_id: str) -> dict[str, Any]:
     """One run with its steps."""
     return run_dict(_run(ctx, run_id))
 
 
-@router.get("/approvals")
+@router.get(
+    "/approvals",
+    response_model=schemas.ApprovalPage,
+    operation_id="list_pending_approvals",
+    responses=problems(403),
+)
 def pending_approvals(
     ctx: Ctx,
     _: Responder,
@@ -71,7 +79,12 @@ def pending_approvals(
     return {"items": [a.to_dict() for a in items], "total": total, "limit": limit, "offset": offset}
 
 
-@router.post("/runs/{run_id}/steps/{step_index}/approve")
+@router.post(
+    "/runs/{run_id}/steps/{step_index}/approve",
+    response_model=schemas.Run,
+    operation_id="approve_step",
+    responses=DECISION_PROBLEMS,
+)
 def approve(
     ctx: Ctx, user: Responder, run_id: str, step_index: int, body: Decision | None = None
 ) -> dict[str, Any]:
@@ -79,7 +92,12 @@ def approve(
     return _decide(ctx, user, run_id, step_index, "approve", body)
 
 
-@router.post("/runs/{run_id}/steps/{step_index}/deny")
+@router.post(
+    "/runs/{run_id}/steps/{step_index}/deny",
+    response_model=schemas.Run,
+    operation_id="deny_step",
+    responses=DECISION_PROBLEMS,
+)
 def deny(
     ctx: Ctx, user: Responder, run_id: str, step_index: int, body: Decision | None = None
 ) -> dict[str, Any]:

@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from detector.api import schemas
 from detector.api.deps import Admin, Analyst, Ctx, Limit, Offset, audit
+from detector.api.problems import problems
 from detector.api.routes.alerts import epoch
 from detector.api.routes.verdicts import feedback
 from detector.domain.suppressions import PREVIEW_DAYS, FeedbackError, Match
@@ -34,7 +36,7 @@ class NewSuppression(MatchBody):
     expires_at: datetime = Field(description="RFC 3339, in the future, at most 90 days ahead")
 
 
-@router.get("")
+@router.get("", response_model=schemas.SuppressionPage, operation_id="list_suppressions")
 def list_suppressions(
     ctx: Ctx,
     _: Analyst,
@@ -47,7 +49,13 @@ def list_suppressions(
     return {"items": [s.to_dict(now) for s in found], "limit": limit, "offset": offset}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.Suppression,
+    operation_id="add_suppression",
+    responses=problems(400, 403),
+)
 def add_suppression(ctx: Ctx, admin: Admin, body: NewSuppression) -> dict[str, Any]:
     """Create a suppression (422 without a match field or reason, or expiring past 90 days)."""
     expires = epoch(body.expires_at)
@@ -60,7 +68,12 @@ def add_suppression(ctx: Ctx, admin: Admin, body: NewSuppression) -> dict[str, A
     return made.to_dict(ctx.clock())
 
 
-@router.delete("/{suppression_id}")
+@router.delete(
+    "/{suppression_id}",
+    response_model=schemas.Suppression,
+    operation_id="revoke_suppression",
+    responses=problems(403, 404),
+)
 def revoke_suppression(ctx: Ctx, admin: Admin, suppression_id: str) -> dict[str, Any]:
     """Revoke a suppression: alerts it matches are published again from now on."""
     revoked = feedback(ctx).revoke(suppression_id)
@@ -70,7 +83,12 @@ def revoke_suppression(ctx: Ctx, admin: Admin, suppression_id: str) -> dict[str,
     return revoked.to_dict(ctx.clock())
 
 
-@router.post("/preview")
+@router.post(
+    "/preview",
+    response_model=schemas.SuppressionPreview,
+    operation_id="preview_suppression",
+    responses=problems(400),
+)
 def preview(ctx: Ctx, _: Analyst, body: MatchBody) -> dict[str, Any]:
     """Stored alerts of the last 7 days the match would have suppressed (nothing is created)."""
     match = body.match()

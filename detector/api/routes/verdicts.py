@@ -8,7 +8,9 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from detector.adapters.store.feedback import FeedbackRepository
+from detector.api import schemas
 from detector.api.deps import Analyst, ApiContext, Ctx, Limit, Offset, audit
+from detector.api.problems import problems
 from detector.domain.suppressions import Verdict, proposal
 
 router = APIRouter(tags=["verdicts"])
@@ -25,7 +27,12 @@ def feedback(ctx: ApiContext) -> FeedbackRepository:
     return FeedbackRepository(ctx.store, clock=ctx.clock)
 
 
-@router.post("/alerts/{alert_id}/verdict")
+@router.post(
+    "/alerts/{alert_id}/verdict",
+    response_model=schemas.VerdictRecord | schemas.FalsePositiveVerdict,
+    operation_id="set_verdict",
+    responses=problems(400, 404),
+)
 def set_verdict(ctx: Ctx, user: Analyst, alert_id: str, body: VerdictBody) -> dict[str, Any]:
     """Record the verdict; a false positive also proposes a 7-day suppression (not created)."""
     alert = ctx.store.get_alert(alert_id)
@@ -39,7 +46,7 @@ def set_verdict(ctx: Ctx, user: Analyst, alert_id: str, body: VerdictBody) -> di
     return answer
 
 
-@router.get("/verdicts")
+@router.get("/verdicts", response_model=schemas.VerdictPage, operation_id="list_verdicts")
 def list_verdicts(
     ctx: Ctx,
     _: Analyst,
