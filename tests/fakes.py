@@ -86,11 +86,15 @@ class MemoryBackend:
     revoked: set[str] = field(default_factory=set)
     changes: list[tuple[str, str]] = field(default_factory=list)
     outage: int = 0
+    any_key: bool = False  # every key id exists (``keys`` is then what the inventory lists)
 
     def _gate(self) -> None:
         if self.outage:
             self.outage -= 1
             raise BackendUnavailable("token not reachable")
+
+    def _known(self, key_id: str) -> bool:
+        return self.any_key or key_id in self.keys
 
     def _result(self, outcome: Outcome, key_id: str, **detail: Any) -> ActionResult:
         return ActionResult(outcome, key_id, self.name, detail)
@@ -107,11 +111,11 @@ class MemoryBackend:
 
     def describe(self, key_id: str) -> KeyInfo | None:
         self._gate()
-        return self._info(key_id) if key_id in self.keys else None
+        return self._info(key_id) if self._known(key_id) else None
 
     def disable(self, key_id: str, *, dry_run: bool = False) -> ActionResult:
         self._gate()
-        if key_id not in self.keys:
+        if not self._known(key_id):
             return self._result(Outcome.NOT_FOUND, key_id)
         if key_id in self.disabled:
             return self._result(Outcome.ALREADY_DISABLED, key_id)
@@ -123,7 +127,7 @@ class MemoryBackend:
 
     def enable(self, key_id: str, *, dry_run: bool = False) -> ActionResult:
         self._gate()
-        if key_id not in self.keys:
+        if not self._known(key_id):
             return self._result(Outcome.NOT_FOUND, key_id)
         if key_id not in self.disabled:
             return self._result(Outcome.ALREADY_ENABLED, key_id)
@@ -135,7 +139,7 @@ class MemoryBackend:
 
     def rotate(self, key_id: str, *, dry_run: bool = False) -> ActionResult:
         self._gate()
-        if key_id not in self.keys:
+        if not self._known(key_id):
             return self._result(Outcome.NOT_FOUND, key_id)
         if dry_run:
             return self._result(Outcome.DRY_RUN, key_id, would="rotate")
@@ -146,7 +150,7 @@ class MemoryBackend:
         self, key_id: str, *, approved: bool, backup: bool = True, dry_run: bool = False
     ) -> ActionResult:
         self._gate()
-        if key_id not in self.keys:
+        if not self._known(key_id):
             return self._result(Outcome.NOT_FOUND, key_id)
         if dry_run:
             return self._result(Outcome.DRY_RUN, key_id, would="revoke")
@@ -160,7 +164,7 @@ class MemoryBackend:
 
     def rollback_revoke(self, key_id: str) -> ActionResult:
         self._gate()
-        if key_id not in self.keys:
+        if not self._known(key_id):
             return self._result(Outcome.NOT_FOUND, key_id)
         if key_id not in self.revoked:
             return self._result(Outcome.REVOKE_CANCELLED, key_id, already=True)

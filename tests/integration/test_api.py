@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import fakes
 import pkcs11
 import pytest
 import sqlalchemy as sa
@@ -34,7 +35,6 @@ from detector.cli.main import build_parser, main
 from detector.config import Settings
 from detector.domain.alerts import Alert, Reason, Severity, alert_id_for
 from detector.domain.incidents import incident_id_for
-from detector.domain.keys import ActionResult, BackendUnavailable, KeyInfo, KeyState, Outcome
 from detector.domain.runs import Status
 from detector.domain.suppressions import Match
 from detector.domain.users import Role
@@ -63,48 +63,9 @@ steps:
 """
 
 
-@dataclass
-class MemoryBackend:
-    """Keys in memory; ``outage`` makes every call raise BackendUnavailable."""
-
-    name: str = "pkcs11"
-    disabled: set[str] = field(default_factory=set)
-    outage: bool = False
-
-    def _gate(self) -> None:
-        if self.outage:
-            raise BackendUnavailable("token not reachable")
-
-    def inventory(self) -> list[KeyInfo]:
-        self._gate()
-        state = {True: KeyState.DISABLED, False: KeyState.ENABLED}
-        return [KeyInfo(k, self.name, k, "AES-256", (), state[k in self.disabled]) for k in ("k0", "k1")]
-
-    def describe(self, key_id: str) -> KeyInfo | None:
-        return None
-
-    def disable(self, key_id: str, *, dry_run: bool = False) -> ActionResult:
-        self._gate()
-        outcome = Outcome.ALREADY_DISABLED if key_id in self.disabled else Outcome.DISABLED
-        self.disabled.add(key_id)
-        return ActionResult(outcome, key_id, self.name)
-
-    def enable(self, key_id: str, *, dry_run: bool = False) -> ActionResult:
-        self._gate()
-        outcome = Outcome.ENABLED if key_id in self.disabled else Outcome.ALREADY_ENABLED
-        self.disabled.discard(key_id)
-        return ActionResult(outcome, key_id, self.name)
-
-    def rotate(self, key_id: str, *, dry_run: bool = False) -> ActionResult:
-        return ActionResult(Outcome.ROTATED, key_id, self.name)
-
-    def revoke(
-        self, key_id: str, *, approved: bool, backup: bool = True, dry_run: bool = False
-    ) -> ActionResult:
-        return ActionResult(Outcome.REVOKED, key_id, self.name)
-
-    def rollback_revoke(self, key_id: str) -> ActionResult:
-        return ActionResult(Outcome.REVOKE_CANCELLED, key_id, self.name)
+def MemoryBackend(outage: bool = False) -> fakes.MemoryBackend:  # noqa: N802 - stands for the class
+    """The shared in-memory backend: any key id exists, ``k0`` and ``k1`` are listed; named like PKCS#11."""
+    return fakes.MemoryBackend(name="pkcs11", keys=("k0", "k1"), outage=int(outage), any_key=True)
 
 
 @dataclass
