@@ -1,4 +1,4 @@
-"""The REST API (issue 5): FastAPI app, bearer-token auth, one router per resource under ``/v1``."""
+"""The REST API: FastAPI app, bearer-token auth, one router per resource under ``/v1``."""
 
 from __future__ import annotations
 
