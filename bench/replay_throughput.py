@@ -49,7 +49,7 @@ from detector.config import Settings, load_settings
 from detector.domain.errors import ModelError
 from detector.domain.events import Event
 from detector.pipeline import Pipeline
-from detector.simulate import DEFAULT_START, GENERATOR, simulate
+from detector.simulation.classic import DEFAULT_START, GENERATOR, simulate
 from detector.sources import decode_and_parse
 from detector.training import train
 
@@ -63,7 +63,7 @@ TEST_DAYS = 1.0
 META = "meta.json"
 TRAINED_BY = "trained-by.txt"  # digest of the detector code and settings the cached model came from
 PACKAGE = Path(detector.__file__).resolve().parent
-SIMULATOR = PACKAGE / "simulate.py"
+SIMULATOR = PACKAGE / "simulation" / "classic"
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,7 @@ from detector.features.geo import Enricher
 from detector.features.profiles import Profiles
 from detector.features.window import KeyWindow
 from detector.pipeline import Pipeline
-from detector.simulate import DEFAULT_START, simulate
+from detector.simulation.classic import DEFAULT_START, simulate
 from detector.sources import decode_and_parse
 
 START = DEFAULT_START + 2 * 86400  # Monday 2024-04-29 00:00 UTC

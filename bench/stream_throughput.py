@@ -52,7 +52,7 @@ from detector.domain.catalog import KeyCatalog
 from detector.domain.events import Event
 from detector.features.geo import Enricher
 from detector.heap import settle_heap
-from detector.simulate import simulate
+from detector.simulation.classic import simulate
 from detector.training import train
 
 TARGET_RATIO = 0.5

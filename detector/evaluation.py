@@ -106,7 +106,7 @@ def evaluate(
     ----------
     labels
         ``{"meta": {...}, "scenarios": [{"scenario", "kind", "key_ids", "principal", "start", "end"}]}``
-        as written by :func:`detector.simulate.simulate`. ``kind`` defaults to ``"attack"``,
+        as written by :func:`detector.simulation.classic.simulate`. ``kind`` defaults to ``"attack"``,
         ``principal`` to none; a single ``key_id`` is accepted for ``key_ids``; times are RFC 3339
         strings or epoch seconds.
     alerts

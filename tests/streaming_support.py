@@ -24,7 +24,8 @@ from detector.config import KafkaSettings, MetricsSettings, Settings, StoreSetti
 from detector.domain.alerts import Alert
 from detector.domain.catalog import KeyCatalog
 from detector.features.geo import Enricher
-from detector.simulate import Simulation, simulate
+from detector.simulation.classic import simulate
+from detector.simulation.result import Simulation
 from detector.training import train
 
 PARTITIONS = 3

@@ -68,7 +68,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=7, metavar="S", help="random seed (default 7)")
     p.add_argument("--strength", type=float, default=1.0, help="attack strength, 0 < S <= 1 (default 1)")
     p.add_argument("--generator", choices=("classic", "fleet"), default="classic",
-                   help="classic (detector/simulate.py) or fleet (detector/simulation/)")  # fmt: skip
+                   help="classic (detector/simulation/classic/) or fleet "
+                        "(detector/simulation/fleet.py)")  # fmt: skip
     p.set_defaults(handler=cmd_simulate)
 
     p = sub.add_parser("train", help="learn profiles and fit the forest from history")

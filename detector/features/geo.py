@@ -85,8 +85,10 @@ class Enricher:
         return result
 
 
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in kilometres.
+def haversine_km(
+    lat1: float, lon1: float, lat2: float, lon2: float, *, radius_km: float = EARTH_RADIUS_KM
+) -> float:
+    """Great-circle distance in kilometres on a sphere of ``radius_km`` (default: the mean Earth radius).
 
     >>> round(haversine_km(51.5074, -0.1278, 40.7128, -74.0060))  # London - New York
     5570
@@ -94,4 +96,4 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+    return 2 * radius_km * math.asin(min(1.0, math.sqrt(a)))

@@ -1,8 +1,10 @@
-"""Generator B ("fleet"): a second synthetic KMS traffic generator, with its threat catalogue as data.
+"""Synthetic, labelled KMS traffic from two generators written apart from each other.
 
-``families.yaml`` lists the attack and benign families (who acts, what the log shows, how strength
-scales them); :func:`detector.simulation.fleet.generate` simulates a multi-region organisation
-and injects them into a labelled test span.
+``classic`` (:func:`detector.simulation.classic.simulate`) draws Poisson traffic per key with nine
+attack kinds and two benign surprises. ``fleet`` (:func:`detector.simulation.fleet.generate`) simulates
+a multi-region organisation and injects the attack and benign families that ``families.yaml`` lists
+(who acts, what the log shows, how strength scales them). Both return a
+:class:`~detector.simulation.result.Simulation`; :mod:`detector.simulation.suite` runs both.
 """
 
 from __future__ import annotations

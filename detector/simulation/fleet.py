@@ -29,7 +29,6 @@ import numpy as np
 from numpy.random import Generator
 
 from detector.domain.events import Event, format_ts, parse_ts
-from detector.simulate import Simulation
 
 from ._attacks import ATTACKS
 from ._background import background_streams
@@ -39,6 +38,7 @@ from ._routine import routine
 from ._traffic import DAY, OPERATIONS, OUTCOMES, Batch, Calendar, concat, digest
 from ._world import World, build_world
 from .families import Family, load_families
+from .result import Simulation
 
 GENERATOR = "keywatch-fleet/1"
 SOURCE = "aws-kms"

@@ -22,7 +22,8 @@ from detector.domain.alerts import Alert, Finding
 from detector.domain.catalog import KeyCatalog
 from detector.evaluation import EvaluationReport, evaluate
 from detector.pipeline import Pipeline
-from detector.simulate import Simulation, simulate
+from detector.simulation.classic import simulate
+from detector.simulation.result import Simulation
 from detector.training import train
 
 TUNING_SEEDS: tuple[int, ...] = (1, 2)

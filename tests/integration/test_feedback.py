@@ -42,7 +42,7 @@ from detector.domain.suppressions import DAY, Match, Verdict, alert_countries
 from detector.evaluation import evaluate
 from detector.features.identity import principal_identity
 from detector.response.playbook import Mode, load_playbook
-from detector.simulate import simulate
+from detector.simulation.classic import simulate
 
 pytestmark = pytest.mark.integration
 

@@ -26,7 +26,7 @@ from detector.config import load_settings
 from detector.domain.alerts import Alert, Reason, Severity, alert_id_for
 from detector.domain.events import parse_ts
 from detector.domain.suppressions import Verdict
-from detector.simulate import simulate
+from detector.simulation.classic import simulate
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "tune_detector.ipynb"

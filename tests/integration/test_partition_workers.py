@@ -24,7 +24,7 @@ from detector.config import DetectionSettings
 from detector.domain.catalog import KeyCatalog
 from detector.features.geo import Enricher
 from detector.pipeline_state import StateError
-from detector.simulate import simulate
+from detector.simulation.classic import simulate
 from detector.streaming import RawRecord
 from detector.training import train
 

@@ -16,7 +16,8 @@ from detector.adapters.model_store import CARD, FOREST, FOREST_STATS, PROFILES, 
 from detector.config import DetectionSettings, ForestSettings
 from detector.domain.errors import ModelError
 from detector.features.schema import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
-from detector.simulate import Simulation, simulate
+from detector.simulation.classic import simulate
+from detector.simulation.result import Simulation
 from detector.training import TrainedModel, train
 
 SETTINGS = DetectionSettings(forest=ForestSettings(n_estimators=20))

@@ -13,7 +13,8 @@ from detector.domain.events import Event
 from detector.features.geo import Enricher
 from detector.pipeline import Pipeline
 from detector.pipeline_state import StateError, restore, snapshot
-from detector.simulate import Simulation, simulate
+from detector.simulation.classic import simulate
+from detector.simulation.result import Simulation
 from detector.training import TrainedModel, train
 
 BATCH = 700

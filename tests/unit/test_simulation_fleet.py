@@ -13,9 +13,9 @@ import yaml
 
 from detector.domain.catalog import KeyCatalog
 from detector.domain.events import OUTCOMES, Event, parse_ts
-from detector.simulate import Simulation
 from detector.simulation.families import load_families, parse_families
 from detector.simulation.fleet import GENERATOR, generate
+from detector.simulation.result import Simulation
 
 SMALL: dict[str, Any] = {"keys": 30, "history_days": 2, "test_days": 1}
 RATE_FAMILIES = (

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from detector.domain.events import Event, format_ts, parse_ts
-from detector.simulate import ATTACKS, BENIGN, GENERATOR, Simulation, simulate
+from detector.simulation.classic import ATTACKS, BENIGN, GENERATOR, simulate
+from detector.simulation.classic._scenarios import SCENARIOS, scenario
+from detector.simulation.result import Simulation
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -266,3 +268,10 @@ def test_weakest_attacks_keep_what_makes_their_family() -> None:
 def test_rejects_bad_strength(strength: float) -> None:
     with pytest.raises(ValueError, match="strength"):
         simulate(keys=3, days=1, test_days=0.5, strength=strength)
+
+
+def test_scenario_registry_holds_every_scenario_once() -> None:
+    assert sorted(SCENARIOS) == sorted(ATTACKS + BENIGN)
+    assert all(SCENARIOS[name].kind == "attack" for name in ATTACKS)
+    with pytest.raises(ValueError, match="registered twice"):
+        scenario("off_hours", "attack")(SCENARIOS["off_hours"].inject)
