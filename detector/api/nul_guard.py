@@ -1,9 +1,11 @@
-"""Refuse requests that carry a NUL character: a clear 422 instead of a database error.
+"""Refuse requests that carry a NUL character or a JSON body not in UTF-8: a clear 422, never a 500.
 
 PostgreSQL text cannot hold NUL (psycopg refuses the query), and the audit ledger refuses it in a
 target, so an id or a JSON string with one would otherwise end as a 500. No valid KeyWatch id,
 name or text holds one, so the guard refuses it at the edge for every route at once: in the
-path (percent-encoded or not), the query string, or any string or key of a JSON body.
+path (percent-encoded or not), the query string, or any string or key of a JSON body. JSON
+bodies must be UTF-8 (RFC 8259): a UTF-16 or UTF-32 body (which a JSON parser would otherwise
+decode, NULs included), a byte-order mark or invalid UTF-8 is refused the same way.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _ESCAPED_NUL = b"\\u0000"  # how JSON writes NUL; a raw NUL byte is not valid JSON at all
+
+
+_NOT_UTF8 = "JSON request bodies must be UTF-8 text without NUL bytes"
 
 
 class NulGuard:
@@ -37,13 +42,34 @@ class NulGuard:
             where = "the query string"
         elif _is_json(scope):
             body, receive = await _buffered(receive)
+            if not _utf8_json(body):
+                await _refuse(scope, receive, send, _NOT_UTF8)
+                return
             if _ESCAPED_NUL in body and _holds_nul(body):
                 where = "the request body"
         if where is None:
             await self.app(scope, receive, send)
             return
-        response = JSONResponse({"detail": f"NUL characters are not allowed in {where}"}, status_code=422)
-        await response(scope, receive, send)
+        await _refuse(scope, receive, send, f"NUL characters are not allowed in {where}")
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, detail: str) -> None:
+    await JSONResponse({"detail": detail}, status_code=422)(scope, receive, send)
+
+
+def _utf8_json(body: bytes) -> bool:
+    """Whether a body can be UTF-8 JSON: valid UTF-8, no byte-order mark, no raw NUL byte.
+
+    UTF-16 and UTF-32 text of ASCII characters is valid UTF-8 full of NUL bytes; JSON never holds
+    a raw NUL (it writes ``\\u0000``), so a NUL byte means another encoding or no JSON at all.
+    """
+    if b"\x00" in body or body.startswith(b"\xef\xbb\xbf"):
+        return False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _is_json(scope: Scope) -> bool:

@@ -37,6 +37,9 @@ CHECKPOINT_CONTEXT = b"keywatch-audit-checkpoint\x00"
 REDACTED = "[redacted]"
 SECRET_WORDS = frozenset({"pin", "token", "secret", "password", "passphrase", "passwd"})
 SAFE_WORDS = frozenset({"id", "ids", "label", "name", "hash", "fingerprint", "arn"})  # "token_label" is an id
+# PKCS#11 object classes as the standard spells them (CKO_SECRET_KEY ...): names of kinds of key
+# objects, whose values are usages or labels, never key material.
+OBJECT_CLASSES = frozenset({"SECRET_KEY", "PRIVATE_KEY", "PUBLIC_KEY", "CERTIFICATE", "DATA"})
 MAX_ACTOR = 128  # column widths in the store
 MAX_ACTION = 64
 SEARCH_WINDOW = 64  # how far away a moved record's original seq is looked for
@@ -195,7 +198,11 @@ def is_secret_name(name: str) -> bool:
 
     >>> [is_secret_name(n) for n in ("pin", "apiToken", "db_password", "token_label", "spin")]
     [True, True, True, False, False]
+    >>> [is_secret_name(n) for n in ("SECRET_KEY", "secret_key", "aws_secret_key")]
+    [False, True, True]
     """
+    if name in OBJECT_CLASSES:
+        return False
     words = [w for w in _NON_WORD.split(_CAMEL.sub("_", name).lower()) if w]
     if not words or words[-1] in SAFE_WORDS:
         return False

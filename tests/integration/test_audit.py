@@ -6,7 +6,7 @@ import base64
 import json
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -38,13 +38,6 @@ def key_file(tmp_path: Path) -> Path:
     path = tmp_path / "audit.pem"
     write_public_key(generate_signing_key(path).public_key(), tmp_path / "audit.pem.pub")
     return path
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    with Store(db_url) as store:
-        store.migrate()
-        yield store
 
 
 def ticking(start: float = T0) -> Callable[[], float]:

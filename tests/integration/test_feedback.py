@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import api_support
 import fakes
 import msgspec
 import pytest
-import test_api as api
+from api_support import PLAYBOOK, Env, make_env
 from fakes import Clock
 from helpers import (
     DAY3,
@@ -46,7 +47,7 @@ from detector.simulation.classic import simulate
 
 pytestmark = pytest.mark.integration
 
-NOW = api.T0 + 3 * DAY
+NOW = api_support.T0 + 3 * DAY
 GEO_TEXT = "3 calls from BR, where this key was never used (usually US, DE), by callers new to this key"
 
 
@@ -68,8 +69,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def env(db_url: str, tmp_path: Path, clock: Clock) -> Iterator[api.Env]:
-    e = api.make_env(db_url, tmp_path, clock=clock)
+def env(db_url: str, tmp_path: Path, clock: Clock) -> Iterator[Env]:
+    e = make_env(db_url, tmp_path, clock=clock)
     yield e
     e.client.close()
     e.store.close()
@@ -116,7 +117,7 @@ def test_suppressions_expire_and_revoke_with_the_clock(db_url: str, clock: Clock
 # -- API: suppressions, preview, verdicts ---------------------------------------------------------
 
 
-def test_a_suppression_needs_a_match_a_reason_and_a_near_future_expiry(env: api.Env) -> None:
+def test_a_suppression_needs_a_match_a_reason_and_a_near_future_expiry(env: Env) -> None:
     ada = env.auth("ada")
     good = {"key_id": "k1", "reason": "backup job", "expires_at": iso(NOW + DAY)}
     for bad in (
@@ -147,7 +148,7 @@ def test_a_suppression_needs_a_match_a_reason_and_a_near_future_expiry(env: api.
     assert env.client.delete("/v1/suppressions/nope", headers=ada).status_code == 404
 
 
-def test_preview_shows_the_last_seven_days_of_matching_alerts(env: api.Env) -> None:
+def test_preview_shows_the_last_seven_days_of_matching_alerts(env: Env) -> None:
     geo = [Reason("new_country_events", 3, "US, DE", GEO_TEXT)]
     recent = make_alert("k1", NOW - DAY)
     recent_geo = make_alert("k2", NOW - 2 * DAY, "new_geography", reasons=geo)
@@ -170,7 +171,7 @@ def test_preview_shows_the_last_seven_days_of_matching_alerts(env: api.Env) -> N
     assert env.client.get("/v1/suppressions", headers=ann).json()["items"] == []  # nothing was created
 
 
-def test_a_false_positive_verdict_proposes_a_suppression_without_creating_it(env: api.Env) -> None:
+def test_a_false_positive_verdict_proposes_a_suppression_without_creating_it(env: Env) -> None:
     alert = make_alert("k1", NOW - 3600)
     env.store.save_batch([alert])
     ann = env.auth("ann")
@@ -191,7 +192,7 @@ def test_a_false_positive_verdict_proposes_a_suppression_without_creating_it(env
     assert env.client.post(url, json={"verdict": "maybe"}, headers=ann).status_code == 422
 
 
-def test_feedback_calls_are_audited(env: api.Env) -> None:
+def test_feedback_calls_are_audited(env: Env) -> None:
     alert = make_alert("k1", NOW - 3600)
     env.store.save_batch([alert])
     ann, ada = env.auth("ann"), env.auth("ada")
@@ -255,14 +256,14 @@ def test_the_consumer_stores_suppressed_alerts_marked_and_does_not_publish_them(
 
 
 def test_the_responder_starts_no_playbook_for_an_incident_whose_alerts_are_all_suppressed(
-    env: api.Env, clock: Clock
+    env: Env, clock: Clock
 ) -> None:
     repo = FeedbackRepository(env.store, clock=clock)
     repo.add_suppression(Match(key_id="k1"), "pen test this week", NOW + DAY, "ada")
     quiet, loud = make_alert("k1", NOW - 600), make_alert("k2", NOW - 600, principal="p2")  # two incidents
     env.store.save_batch([quiet, loud])
     assert repo.apply([quiet, loud]) == {quiet.alert_id: repo.active_at(NOW)[0].suppression_id}
-    auto = load_playbook(api.PLAYBOOK.replace("auto: false", "auto: true"), "auto.yaml")
+    auto = load_playbook(PLAYBOOK.replace("auto: false", "auto: true"), "auto.yaml")
     responder = Responder(env.store, env.runner, [auto], Mode.STAGED)
     started = responder.scan()
     assert [env.runner.get(r).key_id for r in started] == ["k2"]
@@ -407,7 +408,7 @@ def test_models_register_and_activate(db_url: str, tmp_path: Path, world: dict[s
     assert main(["models", "register", str(tmp_path), "--db", db_url]) == 2
     capsys.readouterr()
 
-    e = api.make_env(db_url, tmp_path)
+    e = make_env(db_url, tmp_path)
     repo = FeedbackRepository(e.store)
     assert len(repo.list_models()) == 1  # same digests: one version
     second = repo.register_model("/elsewhere", {"files": {"profiles.json.gz": "x"}})

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import test_api as api
+from api_support import Env
 from pydantic import BaseModel
 
 from detector.adapters.store import Store
@@ -92,9 +93,6 @@ RESOURCES = {
 }  # fmt: skip
 
 
-env = api.env  # the API over a fresh store, on SQLite and PostgreSQL
-
-
 @pytest.fixture(scope="module")
 def spec() -> dict[str, Any]:
     return create_app(Settings(), Store("sqlite://"), backends={}).openapi()
@@ -155,7 +153,7 @@ def _conforms(model: type[BaseModel], body: Any) -> None:
     model.model_validate(body)
 
 
-def test_error_bodies_are_the_documented_problems(env: api.Env) -> None:
+def test_error_bodies_are_the_documented_problems(env: Env) -> None:
     client, ann = env.client, env.auth("ann")
     _conforms(Problem, client.get("/v1/alerts").json())  # 401
     _conforms(Problem, client.get("/v1/users", headers=ann).json())  # 403

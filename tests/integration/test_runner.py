@@ -7,7 +7,6 @@ moto backends are exercised in test_keys_* and in the end-to-end test.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +29,6 @@ CTX = Context(
 )  # fmt: skip
 ALICE, BOB, CAROL = User("alice", Role.RESPONDER), User("bob", Role.RESPONDER), User("carol", Role.ADMIN)
 ANN = User("ann", Role.ANALYST)
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    s = Store(db_url)
-    s.migrate()
-    yield s
-    s.close()
 
 
 def _runner(store: Store, backend: MemoryBackend, rec: Recorder, clock: Clock) -> PlaybookRunner:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import pytest
 import schemathesis
 import test_api as api
+from api_support import Env, make_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import (
@@ -45,13 +46,13 @@ SEEDS: dict[str, str] = {"key_id": SEEDED_KEY}  # path parameter -> an id that e
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[api.Env]:
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     """The API over SQLite and a SoftHSM2 token: incidents, a waiting run, a suppression, a model, a user."""
     tmp = tmp_path_factory.mktemp("schemathesis")
     token = make_token(tmp / "softhsm", label="kw-fuzz", pin="kw-fuzz-pin")
     keys = add_sample_keys(token)
     backend = Pkcs11Backend(token.module, token.label, token.pin, key_map={SEEDED_KEY: keys.aes})
-    e = api.make_env(f"sqlite:///{tmp / 'store.db'}", tmp, backends={"pkcs11": backend})
+    e = make_env(f"sqlite:///{tmp / 'store.db'}", tmp, backends={"pkcs11": backend})
     for seed in (api._incident, api._run, api._suppression, api._model, api._incident, api._existing_user):
         SEEDS.update(seed(e))
     yield e
@@ -60,7 +61,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[api.Env]:
 
 
 @pytest.fixture(scope="module")
-def api_schema(env: api.Env) -> BaseSchema:
+def api_schema(env: Env) -> BaseSchema:
     """The spec the app serves, called in-process over ASGI."""
     return schemathesis.openapi.from_asgi("/v1/openapi.json", env.client.app)
 
@@ -92,7 +93,7 @@ def _cases() -> list[tuple[str, str, GenerationMode]]:
 )
 @given(data=st.data())
 def test_no_generated_request_gets_a_server_error(
-    api_schema: BaseSchema, env: api.Env, method: str, path: str, mode: GenerationMode, data: st.DataObject
+    api_schema: BaseSchema, env: Env, method: str, path: str, mode: GenerationMode, data: st.DataObject
 ) -> None:
     operation = api_schema[path][method]
     # half the cases use seeded ids for every id in the path, so handlers get past their 404
@@ -110,7 +111,7 @@ def test_no_generated_request_gets_a_server_error(
 @pytest.mark.parametrize(
     "path", ["/v1/alerts", "/v1/incidents", "/v1/suppressions", "/v1/verdicts", "/v1/approvals"]
 )
-def test_an_offset_past_any_database_integer_is_a_422(env: api.Env, path: str) -> None:
+def test_an_offset_past_any_database_integer_is_a_422(env: Env, path: str) -> None:
     # found by the test above: SQLite's OFFSET is a signed 64-bit integer, and overflowing it was a 500
     response = env.client.get(path, params={"offset": 2**63}, headers=env.auth("ada"))
     assert response.status_code == 422, response.text

@@ -55,13 +55,6 @@ def slack() -> Iterator[SlackServer]:
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    with Store(db_url) as s:
-        s.migrate()
-        yield s
-
-
-@pytest.fixture
 def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     with Store(f"sqlite:///{tmp_path / 'store.db'}") as s:
         s.migrate()

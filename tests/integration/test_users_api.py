@@ -12,13 +12,12 @@ import getpass
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import test_api as api
+from api_support import REQUESTER, Env, make_env
 
 from detector.adapters.audit import Ledger, generate_signing_key
 from detector.adapters.store import Store
@@ -33,14 +32,6 @@ U = "/v1/users"
 OLD_SCAN = 500  # how many newest runs GET /v1/approvals used to look at
 
 
-@pytest.fixture
-def env(db_url: str, tmp_path: Path) -> Iterator[api.Env]:
-    e = api.make_env(db_url, tmp_path)
-    yield e
-    e.client.close()
-    e.store.close()
-
-
 def _hashes(store: Store) -> dict[str, str | None]:
     with store.reading() as conn:
         return {r.name: r.token_hash for r in conn.execute(sa.select(t.users.c.name, t.users.c.token_hash))}
@@ -49,7 +40,7 @@ def _hashes(store: Store) -> dict[str, str | None]:
 # -- the API ------------------------------------------------------------------------------------------
 
 
-def test_admins_list_users_with_whether_a_token_is_set_never_the_hash(env: api.Env) -> None:
+def test_admins_list_users_with_whether_a_token_is_set_never_the_hash(env: Env) -> None:
     UserRepository(env.store).add("zoe", Role.RESPONDER, "U024BE7LH")  # no token issued yet
     listed = env.client.get(U, headers=env.auth("ada"))
     assert listed.status_code == 200
@@ -64,7 +55,7 @@ def test_admins_list_users_with_whether_a_token_is_set_never_the_hash(env: api.E
     assert env.client.get(U, headers=env.auth("rita")).status_code == 403
 
 
-def test_disabling_a_user_revokes_their_token_at_once(env: api.Env) -> None:
+def test_disabling_a_user_revokes_their_token_at_once(env: Env) -> None:
     ada, ann = env.auth("ada"), env.auth("ann")
     assert env.client.get("/v1/me", headers=ann).status_code == 200
     disabled = env.client.post(f"{U}/ann/disable", headers=ada)
@@ -82,7 +73,7 @@ def test_disabling_a_user_revokes_their_token_at_once(env: api.Env) -> None:
     assert env.client.post(f"{U}/nobody/rotate-token", headers=ada).status_code == 404
 
 
-def test_enabling_a_disabled_user_gives_a_new_token_and_keeps_the_old_revoked(env: api.Env) -> None:
+def test_enabling_a_disabled_user_gives_a_new_token_and_keeps_the_old_revoked(env: Env) -> None:
     ada, old = env.auth("ada"), env.auth("ann")
     env.client.post(f"{U}/ann/disable", headers=ada).raise_for_status()
     enabled = env.client.post(f"{U}/ann/enable", headers=ada)
@@ -102,7 +93,7 @@ def test_enabling_a_disabled_user_gives_a_new_token_and_keeps_the_old_revoked(en
     assert trail[-2:] == [("ada", "api.user_disable", "ann"), ("ada", "api.user_enable", "ann")]
 
 
-def test_rotating_a_token_shows_the_new_one_once_and_retires_the_old(env: api.Env) -> None:
+def test_rotating_a_token_shows_the_new_one_once_and_retires_the_old(env: Env) -> None:
     old = env.auth("rita")
     rotated = env.client.post(f"{U}/rita/rotate-token", headers=env.auth("ada"))
     assert rotated.status_code == 200, rotated.text
@@ -116,7 +107,7 @@ def test_rotating_a_token_shows_the_new_one_once_and_retires_the_old(env: api.En
     assert token not in listed
 
 
-def test_the_last_enabled_admin_cannot_be_disabled(env: api.Env) -> None:
+def test_the_last_enabled_admin_cannot_be_disabled(env: Env) -> None:
     ada = env.auth("ada")
     refused = env.client.post(f"{U}/ada/disable", headers=ada)
     assert refused.status_code == 409
@@ -132,7 +123,7 @@ def test_the_last_enabled_admin_cannot_be_disabled(env: api.Env) -> None:
     assert env.client.post(f"{U}/ann/disable", headers=bo_auth).status_code == 200
 
 
-def test_user_changes_are_audited_without_tokens(env: api.Env) -> None:
+def test_user_changes_are_audited_without_tokens(env: Env) -> None:
     ada = env.auth("ada")
     token = env.client.post(f"{U}/rob/rotate-token", headers=ada).json()["token"]
     env.client.post(f"{U}/ann/disable", headers=ada).raise_for_status()
@@ -169,7 +160,7 @@ def test_users_cli_lists_disables_enables_and_rotates(
     yan_row = {k: v for k, v in listed["yan"].items() if k != "created_at"}
     assert yan_row == {"name": "yan", "role": "analyst", "slack_user_id": "U0YAN", "disabled": False,
                        "has_token": True}  # fmt: skip
-    e = api.make_env(db_url, tmp_path)
+    e = make_env(db_url, tmp_path)
     yan = {"Authorization": f"Bearer {token}"}
     assert e.client.get("/v1/me", headers=yan).status_code == 200
 
@@ -206,7 +197,7 @@ def _newer_finished_runs(store: Store, count: int) -> None:
     """``count`` completed runs created after every run so far, in one insert."""
     later = datetime.now(UTC) + timedelta(days=1)
     run = {"playbook": "api-test", "playbook_digest": "0" * 64, "mode": "staged", "status": Status.COMPLETED,
-           "requested_by": api.REQUESTER, "params": {"context": {"key_id": "k"}},
+           "requested_by": REQUESTER, "params": {"context": {"key_id": "k"}},
            "updated_at": later}  # fmt: skip
     rows = [run | {"run_id": uuid.uuid4().hex, "created_at": later + timedelta(seconds=n)}
             for n in range(count)]  # fmt: skip
@@ -214,7 +205,7 @@ def _newer_finished_runs(store: Store, count: int) -> None:
         conn.execute(t.playbook_runs.insert(), rows)
 
 
-def test_pending_approvals_are_paged_and_none_is_dropped(env: api.Env) -> None:
+def test_pending_approvals_are_paged_and_none_is_dropped(env: Env) -> None:
     waiting = [env.waiting_run() for _ in range(5)]
     denied = env.waiting_run()
     env.client.post(f"/v1/runs/{denied}/steps/1/deny", headers=env.auth("rob")).raise_for_status()
@@ -230,6 +221,6 @@ def test_pending_approvals_are_paged_and_none_is_dropped(env: api.Env) -> None:
     first = pages[0]["items"][0]
     run = env.runner.get(waiting[-1])
     assert (first["key_id"], first["incident_id"], first["requested_by"], first["playbook"]) == (
-        run.key_id, run.incident_id, api.REQUESTER, "api-test")  # fmt: skip
+        run.key_id, run.incident_id, REQUESTER, "api-test")  # fmt: skip
     assert first["deadline"] == run.steps[1]["next_attempt_at"]
     assert env.client.get("/v1/approvals", params={"limit": 501}, headers=rob).status_code == 422
