@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import gzip
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -25,7 +26,9 @@ GZIP_MAGIC = b"\x1f\x8b"
 DEFAULT_MAX_RECORD_BYTES = 1_048_576
 DEFAULT_MAX_DOCUMENT_BYTES = 64 * 1_048_576
 RAW_TEXT_LIMIT = 4096
+DEFAULT_MAX_DEAD_PER_FILE = 1000
 _BOM = b"\xef\xbb\xbf"
+_POSITION = re.compile(r"(?::(?:\d+|[A-Za-z]*\[\d+\]))+$")  # :12, :[3], :Records[3] at the end
 
 
 class RawRecord(NamedTuple):
@@ -46,6 +49,15 @@ class RawRecord(NamedTuple):
     def origin(self) -> str:
         """Where the record came from: ``file.jsonl:12``, ``file.json:[3]``, ``file.json``."""
         return f"{self.name}:{self.line}" if self.line else self.name
+
+    @property
+    def file(self) -> str:
+        """The file it came from, without line or element.
+
+        >>> RawRecord(b"{}", "t.jsonl:12:Records[3]").file, RawRecord(b"{}", "a.json:[0]").file
+        ('t.jsonl', 'a.json')
+        """
+        return _POSITION.sub("", self.name)
 
 
 def iter_raw_records(
@@ -224,15 +236,26 @@ class DeadLetterWriter:
     With ``path=None`` the entries are kept in :attr:`entries` instead of written. Each entry
     is ``{"origin", "error", "raw_b64", "raw_text"}``; ``raw_text`` is the record decoded as
     UTF-8 with replacement and cut to 4 KiB, ``raw_b64`` holds at most
-    ``max_raw_bytes`` bytes (``raw_truncated`` says when it was cut).
+    ``max_raw_bytes`` bytes (``raw_truncated`` says when it was cut). At most
+    ``max_per_file`` records of one file are written one by one: a small compressed file can
+    hold a million bad records, and their dead letters would be a thousand times its size. The
+    rest are counted, and one closing entry per file says how many were left out.
     """
 
-    def __init__(self, path: Path | None, *, max_raw_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        max_raw_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        max_per_file: int = DEFAULT_MAX_DEAD_PER_FILE,
+    ) -> None:
         """Keep the destination; nothing is opened before ``__enter__``."""
         self.path = path
         self.max_raw_bytes = max_raw_bytes
+        self.max_per_file = max_per_file
         self.entries: list[dict[str, Any]] = []
         self._count = 0
+        self._per_file: dict[str, int] = {}
         self._stream: IO[bytes] | None = None
 
     @property
@@ -253,15 +276,25 @@ class DeadLetterWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Flush and close the file."""
+        """Say how many records of each file were left out, then flush and close the file."""
+        for name, seen in self._per_file.items():
+            if seen > self.max_per_file:
+                left = seen - self.max_per_file
+                self._emit({"origin": name, "error": f"{left:,} more rejected records of this file are "
+                            f"counted but not written (the first {self.max_per_file:,} are)",
+                            "left_out": left, "raw_b64": "", "raw_text": ""})  # fmt: skip
         if self._stream is not None:
             self._stream.close()
             self._stream = None
 
     def write(self, record: RawRecord, error: BaseException | str) -> None:
         """Record that ``record`` failed with ``error``."""
-        entry = dead_letter_entry(record.raw, error, self.max_raw_bytes, origin=record.origin)
         self._count += 1
+        seen = self._per_file[record.file] = self._per_file.get(record.file, 0) + 1
+        if seen <= self.max_per_file:
+            self._emit(dead_letter_entry(record.raw, error, self.max_raw_bytes, origin=record.origin))
+
+    def _emit(self, entry: dict[str, Any]) -> None:
         if self.path is None:
             self.entries.append(entry)
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -60,7 +61,13 @@ def read_events(paths: list[Path], fmt: str = "auto", dead_letter: Path | None =
     try:
         with DeadLetterWriter(dead_letter) as dead:
             for path in paths:
-                _parse_into(batch, iter_raw_records(path), fmt, dead)
+                try:
+                    _parse_into(batch, iter_raw_records(path), fmt, dead)
+                except UNREADABLE as exc:  # a corrupt file: what it held so far is kept, the rest lost
+                    batch.records += 1
+                    dead.write(
+                        RawRecord(_head(path), path.name), f"unreadable file: {type(exc).__name__}: {exc}"
+                    )
             batch.dead = dead.count
     finally:
         if collecting:
@@ -71,6 +78,14 @@ def read_events(paths: list[Path], fmt: str = "auto", dead_letter: Path | None =
 
 
 _TS = attrgetter("ts")
+# What a corrupt or cut file raises while it is read: bad gzip magic or data, a truncated stream.
+UNREADABLE = (OSError, EOFError, zlib.error)
+
+
+def _head(path: Path, limit: int = 65_536) -> bytes:
+    """The first bytes of a file, for the dead letter that says it could not be read."""
+    with path.open("rb") as fh:
+        return fh.read(limit)
 
 
 def _parse_into(batch: InputBatch, records: Iterable[RawRecord], fmt: str, dead: DeadLetterWriter) -> None:
@@ -80,26 +95,28 @@ def _parse_into(batch: InputBatch, records: Iterable[RawRecord], fmt: str, dead:
     # Canonical records (the replay hot path) go straight to their event; whatever that path
     # does not decide, decode_and_parse parses again and turns into the same event or error.
     fast = event_from_json if fmt in ("auto", "canonical") else None
-    for record in records:
-        count += 1
-        raw = record.raw
-        if fast is not None and len(raw) <= DEFAULT_MAX_BYTES:
+    try:
+        for record in records:
+            count += 1
+            raw = record.raw
+            if fast is not None and len(raw) <= DEFAULT_MAX_BYTES:
+                try:
+                    event = fast(raw)
+                except _FALLBACK:
+                    event = None
+                if event is not None:
+                    append(event)
+                    continue
             try:
-                event = fast(raw)
-            except _FALLBACK:
-                event = None
-            if event is not None:
-                append(event)
+                result = decode_and_parse(raw, fmt)
+            except ParseError as exc:
+                dead.write(record, str(exc))
                 continue
-        try:
-            result = decode_and_parse(raw, fmt)
-        except ParseError as exc:
-            dead.write(record, str(exc))
-            continue
-        events += result.events
-        skipped += result.skipped
-    batch.records += count
-    batch.skipped += skipped
+            events += result.events
+            skipped += result.skipped
+    finally:  # a file that breaks off midway still counts what it held
+        batch.records += count
+        batch.skipped += skipped
 
 
 # What parse_record reports as a ParseError: the general path redoes the record and says which.

@@ -70,8 +70,9 @@ def decode_and_parse(raw: bytes, fmt: str = "auto", max_bytes: int = DEFAULT_MAX
 
     Examples
     --------
-    >>> decode_and_parse(b'{"Records": []}').events
-    []
+    >>> r = decode_and_parse(b'{"Records": []}')
+    >>> r.events, r.skipped, r.skip_reason
+    ([], 1, 'a CloudTrail delivery file with no records')
     """
     if len(raw) > max_bytes:
         raise ParseError(f"record is {len(raw)} bytes, over the limit of {max_bytes} bytes")

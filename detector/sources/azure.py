@@ -83,11 +83,14 @@ def parse(obj: dict[str, Any]) -> ParseResult:
     """Parse one AuditEvent record or a ``{"records": [...]}`` blob of them."""
     if "records" in obj and "operationName" not in obj:
         result = ParseResult([])
-        for index, item in enumerate(opt_list(obj, "records")):
+        items = opt_list(obj, "records")
+        for index, item in enumerate(items):
             try:
                 result.merge(_parse_one(as_record(item, f"records[{index}]")))
             except ParseError as exc:
                 raise ParseError(f"records[{index}]: {exc}") from exc
+        if not items:
+            result.skip("an Azure resource-log blob with no records")
         return result
     return _parse_one(obj)
 

@@ -122,8 +122,12 @@ register_table(SOURCE, AWS_KMS_OPERATIONS)
 
 
 def parse(obj: dict[str, Any]) -> ParseResult:
-    """Parse a CloudTrail record, a ``{"Records": [...]}`` file or an EventBridge envelope."""
-    if "Records" in obj:
+    """Parse a CloudTrail record, a ``{"Records": [...]}`` file or an EventBridge envelope.
+
+    A record that names its event source is a record, whatever stray ``Records`` field it
+    carries; a delivery file without records is counted as skipped, never dropped unseen.
+    """
+    if "Records" in obj and "eventSource" not in obj:
         return _parse_file(obj)
     if "detail-type" in obj and "eventSource" not in obj:
         return _parse_envelope(obj)
@@ -133,12 +137,15 @@ def parse(obj: dict[str, Any]) -> ParseResult:
 def _parse_file(obj: dict[str, Any]) -> ParseResult:
     """All KMS events of a delivery file; other services' records are counted as skipped."""
     result = ParseResult([])
-    for index, item in enumerate(opt_list(obj, "Records")):
+    items = opt_list(obj, "Records")
+    for index, item in enumerate(items):
         record = as_record(item, f"Records[{index}]")
         try:
             result.merge(_parse_one(record))
         except ParseError as exc:
             raise ParseError(f"Records[{index}]: {exc}") from exc
+    if not items:
+        result.skip("a CloudTrail delivery file with no records")
     return result
 
 
