@@ -17,7 +17,9 @@ from detector.domain.errors import KeyWatchError
 
 MAX_NAME = 128  # the users.name column
 SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,62}")  # workspace (U…) and Enterprise Grid (W…) ids
-NAME = re.compile(r"[^\s\x00-\x1f\x7f]{1,128}")
+# A letter or digit, then letters, digits and . _ @ + - (no spaces, slashes, control or bidi
+# characters: names appear in the ledger, in Slack and in file paths people read).
+NAME = re.compile(r"[^\W_][\w.@+-]{0,127}")
 
 
 class UserError(KeyWatchError):
@@ -206,9 +208,22 @@ def _article(word: str) -> str:
 
 
 def check_name(name: str) -> str:
-    """``name`` when it is a valid user name: 1 to 128 characters, no spaces or control characters."""
-    if not NAME.fullmatch(name):
-        raise UserError(f"invalid user name {name[:MAX_NAME]!r}: use 1-{MAX_NAME} characters without spaces")
+    """``name`` when it is a valid user name: a letter or digit, then letters, digits and ``._@+-``.
+
+    >>> check_name("rita.o@example.org")
+    'rita.o@example.org'
+    >>> for bad in ("../admin", "eve\u202egnp.exe", "a b"):
+    ...     try:
+    ...         check_name(bad)
+    ...     except UserError:
+    ...         print("refused")
+    refused
+    refused
+    refused
+    """
+    if not NAME.fullmatch(name) or ".." in name:
+        raise UserError(f"invalid user name {name[:MAX_NAME]!r}: use 1-{MAX_NAME} letters, digits and "
+                        ". _ @ + - (starting with a letter or digit, no '..')")  # fmt: skip
     return name
 
 

@@ -267,10 +267,11 @@ class PlaybookRunner:
     # -- resume, tick, rollback -----------------------------------------------------------------
 
     def resume(self, run_id: str, user: str) -> str:
-        """Retry an escalated or failed run from its failed step (the outage is over)."""
+        """Retry an escalated or failed run from its failed step (the outage is over), or carry on
+        a run whose runner was killed midway (its interrupted step is repeated: actions are idempotent)."""
         run = self.get(run_id)
-        if run.status not in (Status.ESCALATED, Status.FAILED):
-            raise RunError(f"run {run_id} is {run.status}; only escalated or failed runs resume")
+        if run.status not in (Status.ESCALATED, Status.FAILED, *ACTIVE):
+            raise RunError(f"run {run_id} is {run.status}; only escalated, failed or unfinished runs resume")
         for s in run.steps:
             if s["status"] == Status.FAILED:
                 self._set_step(run_id, s["step_index"], Status.PENDING, attempts=0, error=None)

@@ -58,8 +58,8 @@ def _user(env: Env) -> dict[str, Any]:
 
 
 def _existing_user(env: Env) -> dict[str, str]:
-    """A fresh analyst with a token (the ``/`` in the name on purpose)."""
-    name = f"team/user{next(env.counter)}"
+    """A fresh analyst with a token (``.`` and ``@`` in the name on purpose)."""
+    name = f"team.user{next(env.counter)}@corp"
     UserRepository(env.store).add(name, Role.ANALYST)
     UserRepository(env.store).issue_token(name)
     return {"name": name}
