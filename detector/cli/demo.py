@@ -37,6 +37,7 @@ from detector.adapters.responder import BackendRouter, Responder, default_playbo
 from detector.adapters.slack.notifier import SlackNotifier
 from detector.adapters.slack.outbox import list_messages
 from detector.adapters.store import Store
+from detector.adapters.store.engine import private_file
 from detector.adapters.store.users import UserRepository
 from detector.api import create_app
 from detector.cli import display
@@ -272,7 +273,10 @@ def _start_consumer(
         env["KEYWATCH_CONFIG"] = str(args.config)
     catalog = str(args.catalog or data / "catalog.yaml")
     cmd = [sys.executable, "-m", "detector.cli", "run", "--catalog", catalog, "--idle-exit", "6"]
-    log = (work / f"consumer-{i}.log").open("wb")
+    path = work / f"consumer-{i}.log"
+    path.unlink(missing_ok=True)
+    private_file(path)  # consumer logs name keys, principals and the store
+    log = path.open("wb")
     return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
 
 

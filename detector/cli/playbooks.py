@@ -71,7 +71,12 @@ def add_parsers(sub: Any) -> None:
         p.add_argument("run_id")
         p.add_argument("--as", dest="user", required=True, help="the KeyWatch user acting")
         if name == "approve":
-            p.add_argument("--step", type=int, required=True, help="step number (1-based)")
+            p.add_argument(
+                "--step",
+                required=True,
+                metavar="STEP",
+                help="the step's id, or its index (from 0, as `playbook runs` and the API show it)",
+            )
             p.add_argument("--deny", action="store_true")
             p.add_argument("--comment")
         p.set_defaults(handler=cmd_decide, action=name)
@@ -173,6 +178,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def step_index(run: RunView, step: str) -> int:
+    """The index of ``step`` in ``run``: given as the index itself (from 0) or as the step's id.
+
+    >>> steps = [{"step_index": 0, "step_id": "disable"}, {"step_index": 1, "step_id": "agree"}]
+    >>> run = RunView("r", "p", "active", "waiting", None, "a", "k", steps, None, None)
+    >>> step_index(run, "agree"), step_index(run, "1")
+    (1, 1)
+    """
+    for s in run.steps:
+        if s["step_id"] == step or str(s["step_index"]) == step.strip():
+            return int(s["step_index"])
+    known = ", ".join(f"#{s['step_index']} {s['step_id']}" for s in run.steps)
+    raise RunError(f"run {run.run_id} has no step {step!r} (its steps: {known})")
+
+
 def cmd_decide(args: argparse.Namespace) -> int:
     """approve / rollback / resume / keep."""
     settings = settings_with_store(args.config, args.db)
@@ -181,7 +201,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
     user = _user(store, args.user)
     if args.action == "approve":
         decide = runner.deny if args.deny else runner.approve
-        decide(args.run_id, args.step - 1, user, args.comment)
+        decide(args.run_id, step_index(runner.get(args.run_id), args.step), user, args.comment)
     elif not user.role.can_change_keys:
         raise RunError(f"{user.name} is an {user.role}: this needs the responder role")
     elif args.action == "rollback":
@@ -258,7 +278,7 @@ def _print_run(r: RunView) -> None:
     )
     for s in r.steps:
         outcome = (s["result"] or {}).get("outcome") or (s["result"] or {}).get("skipped") or s["error"] or ""
-        print(f"  {s['step_index'] + 1}. {s['step_id']:<20} {s['action']:<18} {s['status']:<11} {outcome}")
+        print(f"  #{s['step_index']} {s['step_id']:<20} {s['action']:<18} {s['status']:<11} {outcome}")
 
 
 class _Silent:

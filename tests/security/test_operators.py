@@ -1,10 +1,16 @@
-"""Careless operators and odd names: a killed run resumes; user names cannot spoof or traverse."""
+"""Careless operators and odd names: a killed run resumes, user names cannot spoof or traverse, the
+store is not readable by other users."""
 
 from __future__ import annotations
 
-import pytest
-from fakes import Clock, Incidents, MemoryBackend, MemoryRunStore, Recorder
+import os
+import stat
+from pathlib import Path
 
+import pytest
+from fakes import Clock, Incidents, MemoryBackend, MemoryRunStore, Recorder, make_alert
+
+from detector.adapters.store import Store
 from detector.domain.keys import ActionResult
 from detector.domain.runs import Status
 from detector.domain.users import UserError, check_name
@@ -73,3 +79,17 @@ def test_user_names_that_spoof_or_traverse_are_refused(name: str) -> None:
 @pytest.mark.parametrize("name", ["ann", "rita.o", "dev-ops_2", "ada@example.org", "josé", "李"])
 def test_ordinary_user_names_pass(name: str) -> None:
     assert check_name(name) == name
+
+
+def test_the_sqlite_store_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        with Store(f"sqlite:///{tmp_path / 'kw' / 'store.db'}") as store:
+            store.migrate()
+            store.save_batch([make_alert()])
+        created = [p for p in (tmp_path / "kw").iterdir() if p.name.startswith("store.db")]
+    finally:
+        os.umask(old)
+    assert created
+    for path in created:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -55,12 +56,27 @@ def create_store_engine(url: URL) -> Engine:
     if database and database != ":memory:" and not database.startswith("file:"):
         try:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(database))
         except OSError as exc:
-            raise StoreError(f"cannot create the directory of the store {database}: {exc.strerror}") from None
+            raise StoreError(f"cannot create the store {database}: {exc.strerror}") from None
     engine = sa.create_engine(url, connect_args={"timeout": 30})
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` readable by its owner only (0600, whatever the umask) unless it exists.
+
+    The store holds alerts, incidents, user token hashes and the audit ledger; SQLite creates its
+    WAL and shared-memory files with the database file's permissions.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.fchmod(fd, 0o600)
+    os.close(fd)
 
 
 def _sqlite_connect(dbapi_connection: Any, record: Any) -> None:
