@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import APIRouter, FastAPI, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from detector.adapters.audit import Ledger
@@ -119,7 +120,7 @@ def create_app(
     v1 = APIRouter(prefix=API_PREFIX, responses=AUTHENTICATED)
     for module in (alerts, incidents, runs, keys, users, me):
         v1.include_router(module.router)
-    for module in (verdicts, suppressions, models):  # feedback (issue 5)
+    for module in (verdicts, suppressions, models):  # analysts' feedback
         v1.include_router(module.router)
     app.include_router(v1)
     console.install(app)
@@ -132,6 +133,16 @@ def create_app(
 def _install_errors(app: FastAPI) -> None:
     for error, code in _ERRORS.items():
         app.add_exception_handler(error, _handler(code))
+    app.add_exception_handler(RequestValidationError, _invalid)
+
+
+async def _invalid(request: Request, exc: Exception) -> Response:
+    """422 naming each field at fault and why, without echoing what was sent."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = [{"loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
+               "msg": str(e.get("msg", ""))[:500], "type": str(e.get("type", ""))}
+              for e in errors[:50]]  # fmt: skip
+    return JSONResponse({"detail": detail}, status_code=422)
 
 
 def _handler(code: int) -> Callable[[Request, Exception], Awaitable[Response]]:
@@ -146,7 +157,11 @@ def _handler(code: int) -> Callable[[Request, Exception], Awaitable[Response]]:
 def _install_metrics(app: FastAPI, ctx: ApiContext) -> None:
     @app.middleware("http")
     async def count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        ctx.requests.labels(request.method, route, str(response.status_code)).inc()
-        return response
+        status = 500  # an exception nothing handled becomes a 500 outside this middleware
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = getattr(request.scope.get("route"), "path", "unmatched")
+            ctx.requests.labels(request.method, route, str(status)).inc()

@@ -10,6 +10,7 @@ decode, NULs included), a byte-order mark or invalid UTF-8 is refused the same w
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 _ESCAPED_NUL = b"\\u0000"  # how JSON writes NUL; a raw NUL byte is not valid JSON at all
 
 
+_LONE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")  # the escape of a surrogate half, paired or not
 _NOT_UTF8 = "JSON request bodies must be UTF-8 text without NUL bytes"
 
 
@@ -47,6 +49,9 @@ class NulGuard:
                 return
             if _ESCAPED_NUL in body and _holds_nul(body):
                 where = "the request body"
+            elif _LONE_SURROGATE.search(body) and _broken_surrogates(body):
+                await _refuse(scope, receive, send, "JSON strings must not hold lone UTF-16 surrogates")
+                return
         if where is None:
             await self.app(scope, receive, send)
             return
@@ -98,6 +103,19 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
         return messages.pop(0) if messages else await receive()
 
     return again
+
+
+def _broken_surrogates(body: bytes) -> bool:
+    """Whether a JSON string of the body holds a surrogate half without its pair.
+
+    Such a string cannot be stored (it is not Unicode text); orjson refuses it where the stdlib
+    parser the routes use would let it through.
+    """
+    try:
+        orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return "surrogate" in str(exc).lower()
+    return False
 
 
 def _holds_nul(body: bytes) -> bool:

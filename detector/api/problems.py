@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 
 class Problem(BaseModel):
@@ -20,13 +20,15 @@ class Problem(BaseModel):
 
 
 class FieldError(BaseModel):
-    """One invalid part of a request: where it is (``loc``), what is wrong, and the error type."""
+    """One invalid part of a request: where it is (``loc``), what is wrong, and the error type.
+
+    The offending input is never echoed back: it can be huge, hostile or not representable in
+    JSON (``1e400``).
+    """
 
     loc: list[str | int]
     msg: str
     type: str
-    input: Any = None
-    ctx: dict[str, Any] = Field(default_factory=dict)
 
 
 class ValidationProblem(BaseModel):

@@ -154,7 +154,11 @@ def verify(
         raise _unauthorized("malformed Slack request timestamp") from None
     if abs(now - timestamp) > WINDOW_SECONDS:
         raise _unauthorized("stale Slack request: its timestamp is more than 5 minutes away")
-    if not verifier.is_valid(body, stamp, signature):
+    try:
+        valid = verifier.is_valid(body, stamp, signature)
+    except UnicodeDecodeError:  # Slack signs UTF-8 form data; these bytes are not that
+        valid = False
+    if not valid:
         raise _unauthorized("invalid Slack signature")
     if not guard.first_time(timestamp, signature, now):
         raise _unauthorized("replayed Slack request")
@@ -170,7 +174,7 @@ def parse_payload(body: bytes) -> dict[str, Any]:
     try:
         raw = parse_qs(body.decode("utf-8")).get("payload", [""])[0]
         payload = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise HTTPException(status_code=400, detail="the body has no JSON payload field") from None
     if not isinstance(payload, dict):
         raise HTTPException(status_code=400, detail="the payload is not a JSON object")
