@@ -307,6 +307,10 @@ class ResponseSettings(_Frozen):
     retry_max_seconds: float = Field(30.0, gt=0)
 
 
+class ApiSettings(_Frozen):
+    trusted_proxies: list[str] = []  # reverse proxies whose X-Forwarded-For is believed; none by default
+
+
 class DetectionSettings(_Frozen):
     """The part of the settings the pure pipeline reads."""
 
@@ -343,6 +347,7 @@ class Settings(BaseSettings):
     slack: SlackSettings = SlackSettings()
     audit: AuditSettings = AuditSettings()
     response: ResponseSettings = ResponseSettings()
+    api: ApiSettings = ApiSettings()
 
     @classmethod
     def settings_customise_sources(

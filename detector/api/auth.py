@@ -7,8 +7,9 @@ so a lookup by hash needs no constant-time comparison and a stolen database yiel
 Failed logins are counted per client address **in this process's memory** (several API
 processes each count their own; a restart forgets): after ``max_failures`` failures within
 ``window_seconds``, every further request from that address gets 429 with ``Retry-After``
-until the oldest failure leaves the window, without the token being looked at. Behind a
-reverse proxy, run uvicorn with ``--proxy-headers`` so the client address is the real one.
+until the oldest failure leaves the window, without the token being looked at. The address is
+the peer's; ``X-Forwarded-For`` counts only from the reverse proxies listed in
+``api.trusted_proxies`` (none by default), so a client cannot name itself a new address.
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ from detector.adapters.store.users import UserRepository
 from detector.api import create_app
 from detector.cli import display
 from detector.cli.detection import config_options, load_alerts, replay_to, simulate_to, train_to
+from detector.cli.serve import server_config
 from detector.cli.wiring import runner_for
 from detector.config import Settings, load_settings
 from detector.domain.alerts import Alert
@@ -189,7 +190,7 @@ def _console(settings: Settings, store: Store, work: Path) -> _Console:
         users.add(name, role)
         tokens[name] = users.issue_token(name)
     port = free_port()
-    config = uvicorn.Config(create_app(settings, store), host="127.0.0.1", port=port, log_level="warning")
+    config = server_config(create_app(settings, store), settings, "127.0.0.1", port)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from detector.config import Settings, load_settings
+from detector.cli.wiring import settings_with_store
+from detector.config import Settings
 from detector.domain.errors import ConfigError
 
 BROKER_TIMEOUT_SECONDS = 2.0
@@ -22,13 +23,6 @@ def add_parsers(sub: Any) -> None:
     p.set_defaults(handler=cmd_api)
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    settings = load_settings(args.config)
-    if args.db:
-        settings = settings.model_copy(update={"store": settings.store.model_copy(update={"url": args.db})})
-    return settings
-
-
 def cmd_api(args: argparse.Namespace) -> int:
     """Migrate the store, build the app and serve it until interrupted."""
     import uvicorn  # the server is only needed here
@@ -37,7 +31,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     from detector.adapters.store import Store
     from detector.api import create_app
 
-    settings = _settings(args)
+    settings = settings_with_store(args.config, args.db)
     if settings.audit.signing_key is None:  # every mutating call must land in the ledger
         raise ConfigError(
             "the API records every change in the audit ledger: set audit.signing_key "
@@ -53,5 +47,19 @@ def cmd_api(args: argparse.Namespace) -> int:
         else None
     )
     app = create_app(settings, store, broker_check=broker_check)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning")
+    uvicorn.Server(server_config(app, settings, args.host, args.port, verbose=args.verbose)).run()
     return 0
+
+
+def server_config(app: Any, settings: Settings, host: str, port: int, *, verbose: bool = False) -> Any:
+    """uvicorn's configuration: ``X-Forwarded-*`` believed only from ``api.trusted_proxies``.
+
+    uvicorn believes them from 127.0.0.1 by default, so anyone on the host could pose as any
+    address (and step around the failed-login throttle); here nobody is trusted unless named.
+    """
+    import uvicorn
+
+    trusted = settings.api.trusted_proxies
+    level = "info" if verbose else "warning"
+    return uvicorn.Config(app, host=host, port=port, log_level=level, proxy_headers=bool(trusted),
+                          forwarded_allow_ips=list(trusted) or None)  # fmt: skip
