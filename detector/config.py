@@ -309,6 +309,7 @@ class ResponseSettings(_Frozen):
 
 class ApiSettings(_Frozen):
     trusted_proxies: list[str] = []  # reverse proxies whose X-Forwarded-For is believed; none by default
+    max_body_bytes: int = Field(1_048_576, ge=1024)  # larger request bodies are refused with 413
 
 
 class DetectionSettings(_Frozen):

@@ -27,6 +27,7 @@ from detector.adapters.slack.notifier import SlackNotifier
 from detector.adapters.store import Store, StoreError
 from detector.adapters.store.users import DuplicateUserError, UnknownUserError
 from detector.api.backends import Backends
+from detector.api.body_limit import BodyLimit
 from detector.api.deps import NOT_AUDITED, ApiContext
 from detector.api.nul_guard import NulGuard
 from detector.api.problems import AUTHENTICATED
@@ -115,6 +116,7 @@ def create_app(
     app.state.keywatch = ctx
     _install_errors(app)
     app.add_middleware(NulGuard)
+    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)  # outside: before any body is read
     _install_metrics(app, ctx)
     app.include_router(health.router)
     v1 = APIRouter(prefix=API_PREFIX, responses=AUTHENTICATED)
