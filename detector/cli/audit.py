@@ -41,6 +41,11 @@ def add_parsers(sub: Any) -> None:
     keys.add_argument(
         "--signing-key", type=Path, metavar="FILE", help="the private key (default: audit.signing_key)"
     )
+    expect = (
+        "a head printed by an earlier verify (kept outside the database): the ledger must still hold "
+        "that record; catches a wiped or rolled-back ledger (repeatable)"
+    )
+    p.add_argument("--expect", action="append", default=[], type=_head, metavar="SEQ:HASH", help=expect)
     p.set_defaults(handler=cmd_audit_verify)
 
     p = actions.add_parser("keygen", help="create the Ed25519 key that signs checkpoints (mode 0600)")
@@ -68,16 +73,39 @@ def _public_key(args: argparse.Namespace, settings: Settings) -> Ed25519PublicKe
     return load_signing_key(path).public_key()
 
 
+def _head(text: str) -> tuple[int, str]:
+    seq, _, digest = text.partition(":")
+    if not seq.isdigit() or len(digest) != 64:
+        raise argparse.ArgumentTypeError(
+            f"expected SEQ:HASH (a record number and its 64-hex hash), got {text!r}"
+        )
+    return int(seq), digest.lower()
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    """Verify the ledger; exit 0 when intact, 1 naming the first record tampered with."""
+    """Verify the ledger; exit 0 when intact, 1 naming the first record tampered with.
+
+    The chain and the checkpoints prove the records are unedited, but a ledger wiped or cut back
+    to a valid prefix verifies too: ``--expect`` compares with a head kept outside the database.
+    """
     settings = load_settings(args.config)
     public_key = _public_key(args, settings)
     with open_store(args.db, args.config) as store:
-        report = Ledger(store, None, settings.audit.checkpoint_every).verify(public_key)
+        ledger = Ledger(store, None, settings.audit.checkpoint_every)
+        report = ledger.verify(public_key)
+        records = {r.seq: r.hash for r in ledger.records()} if args.expect or report.ok else {}
     print(report.summary())
     if report.problem is not None and report.problem.kind == ProblemKind.BAD_CHECKPOINT:
         print(f"verified with key {key_fingerprint(public_key)[:16]}")
-    return 0 if report.ok else 1
+    missing = [f"{seq}:{digest}" for seq, digest in args.expect if records.get(seq) != digest]
+    for head in missing:
+        seq = head.split(":")[0]
+        print(f"expected record {head[:24]}... is {'changed' if int(seq) in records else 'missing'}: "
+              "the ledger was wiped, rolled back or rewritten since that head was taken")  # fmt: skip
+    if records and report.ok:
+        newest = max(records)
+        print(f"head: {newest}:{records[newest]}  (keep it outside the database; verify --expect it)")
+    return 0 if report.ok and not missing else 1
 
 
 def cmd_audit_keygen(args: argparse.Namespace) -> int:
