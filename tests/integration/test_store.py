@@ -28,7 +28,7 @@ from detector.domain.incidents import (
     incident_id_for,
 )
 
-HEAD = "0003"  # the newest migration shipped
+HEAD = "0004"  # the newest migration shipped
 
 pytestmark = pytest.mark.integration
 

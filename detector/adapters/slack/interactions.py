@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Protocol
 from urllib.parse import parse_qs
 
+import sqlalchemy as sa
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import SecretStr
@@ -26,6 +26,7 @@ from slack_sdk.signature import Clock, SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
 from detector.adapters.store import Store
+from detector.adapters.store import tables as t
 from detector.adapters.store.users import UserRepository
 from detector.domain.errors import ConfigError, KeyWatchError
 from detector.domain.users import Permission, PermissionDeniedError, User
@@ -67,22 +68,27 @@ class InteractionHandler(Protocol):
 
 
 class ReplayGuard:
-    """Remembers the (timestamp, signature) pairs of the last ``window`` seconds."""
+    """The signatures of requests accepted in the last ``window`` seconds, kept in the store.
 
-    def __init__(self, window: float = WINDOW_SECONDS) -> None:
-        """Forget pairs older than ``window`` seconds."""
+    Every API process shares them and a restart keeps them, so a captured request cannot be
+    played again within Slack's five minutes.
+    """
+
+    def __init__(self, store: Store, window: float = WINDOW_SECONDS) -> None:
+        """Remember in ``store``; forget signatures older than ``window`` seconds."""
+        self.store = store
         self.window = window
-        self._seen: dict[tuple[int, str], int] = {}
-        self._lock = threading.Lock()
 
     def first_time(self, timestamp: int, signature: str, now: float) -> bool:
-        """True the first time a pair is offered, False for a replay."""
-        with self._lock:
-            self._seen = {k: ts for k, ts in self._seen.items() if ts >= now - self.window}
-            if (timestamp, signature) in self._seen:
-                return False
-            self._seen[(timestamp, signature)] = timestamp
-            return True
+        """True the first time a signature is offered, False for a replay."""
+        replays = t.slack_replays
+        try:
+            with self.store.writing() as conn:
+                conn.execute(sa.delete(replays).where(replays.c.request_ts < int(now - self.window) - 1))
+                conn.execute(replays.insert().values(signature=signature[:128], request_ts=timestamp))
+        except sa.exc.IntegrityError:
+            return False
+        return True
 
 
 class _Clock(Clock):
@@ -122,7 +128,7 @@ def interactions_router(
     if not secret.strip():
         raise ConfigError("slack.signing_secret is not set: Slack requests cannot be verified")
     verifier = SignatureVerifier(secret, clock=_Clock(clock))
-    guard = ReplayGuard()
+    guard = ReplayGuard(store)
     users = UserRepository(store)
     router = APIRouter()
 

@@ -270,3 +270,12 @@ sa.Index(
     postgresql_where=model_versions.c.active,
     sqlite_where=model_versions.c.active,
 )
+
+# Signatures of Slack requests already accepted (within Slack's 5-minute window): replays refused
+# by every API process, across restarts.
+slack_replays = sa.Table(
+    "slack_replays",
+    metadata,
+    sa.Column("signature", sa.String(128), primary_key=True),
+    sa.Column("request_ts", sa.BigInteger, nullable=False, index=True),
+)
